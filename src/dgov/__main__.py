@@ -1,0 +1,3 @@
+from dgov.cli import main
+
+main()

@@ -1,0 +1,257 @@
+"""`dgov` — the operator's command line. Each domain mounts its own sub-commands (`dgov <domain> …`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select, text
+
+from dgov import __version__
+from dgov.domains import domain_modules
+from dgov.kernel import clock, migrate
+from dgov.kernel import audit as audit_chain
+from dgov.kernel.audit import AuditEntry
+from dgov.kernel.config import Settings, get_settings
+from dgov.kernel.keys import NODE_KEY_FILE, ensure_node_key, ensure_secret
+from dgov.kernel.logging import uvicorn_log_config
+from dgov.kernel.models import AuditRecord
+from dgov.web.runtime import Runtime
+
+T = TypeVar("T")
+
+app = typer.Typer(help="dgov: digital government platform", no_args_is_help=True, add_completion=False)
+audit_app = typer.Typer(help="The tamper-evident audit chain.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The transactional outbox.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(outbox_app, name="outbox")
+console = Console()
+err = Console(stderr=True)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def with_runtime(settings: Settings, fn: Any) -> Any:
+    rt = Runtime.build(settings)
+    try:
+        return await fn(rt)
+    finally:
+        await rt.close()
+
+
+@app.command()
+def version() -> None:
+    """Print the dgov version."""
+    console.print(__version__)
+
+
+@app.command("migrate")
+def migrate_cmd(revision: str = "head") -> None:
+    """Bring the database schema to REVISION (default: the newest)."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.db_url, revision)
+    console.print(f"[green]schema at[/] {revision}")
+
+
+DEMO_ACTION = "system.demo_loaded"
+
+
+async def _demo_loaded(rt: Runtime) -> bool:
+    async with rt.db.uow(readonly=True) as uow:
+        found = await uow.session.scalar(select(AuditRecord.seq).where(AuditRecord.action == DEMO_ACTION).limit(1))
+    return found is not None
+
+
+async def _load_demo(rt: Runtime) -> list[str]:
+    loaded = []
+    for name, module in domain_modules("demo"):
+        await module.load(rt)
+        loaded.append(name)
+    async with rt.db.uow() as uow:
+        uow.audit(AuditEntry(actor="system:cli", action=DEMO_ACTION, object_type="node",
+                             object_id=rt.settings.node_name, details={"domains": loaded}))
+        await uow.commit()
+    return loaded
+
+
+@app.command()
+def demo(force: Annotated[bool, typer.Option(help="Load even if demo data is already there")] = False) -> None:
+    """Load the demo data set (accounts, registries, agencies…)."""
+
+    async def go(rt: Runtime) -> None:
+        if not force and await _demo_loaded(rt):
+            console.print("demo data already loaded")
+            return
+        loaded = await _load_demo(rt)
+        console.print(f"[green]demo data loaded[/] ({', '.join(loaded) or 'kernel only'})")
+
+    run(with_runtime(get_settings(), go))
+
+
+@app.command()
+def init(with_demo: Annotated[bool, typer.Option("--demo/--no-demo")] = True) -> None:
+    """Create var/ (database, files, keys), migrate, and load demo data into an empty database."""
+    settings = get_settings()
+    for d in (settings.data_dir, settings.files_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    ensure_node_key(settings.keys_dir)
+    ensure_secret(settings.keys_dir)
+    migrate.upgrade(settings.db_url)
+    console.print(f"[green]data directory[/] {settings.data_dir}")
+
+    async def go(rt: Runtime) -> None:
+        if with_demo and not await _demo_loaded(rt):
+            loaded = await _load_demo(rt)
+            console.print(f"[green]demo data loaded[/] ({', '.join(loaded) or 'kernel only'})")
+
+    run(with_runtime(settings, go))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (DGOV_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (DGOV_PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Serve the web application and APIs."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "dgov.web.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=uvicorn_log_config(settings.log_level, json_lines=settings.log_json),
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@app.command()
+def check() -> None:
+    """Check configuration, database reachability and that migrations are at head."""
+    settings = get_settings()
+    results: list[tuple[str, bool, str]] = []
+    results.append(("data directory", settings.data_dir.is_dir(), str(settings.data_dir)))
+    results.append(("node key", (settings.keys_dir / NODE_KEY_FILE).is_file(), str(settings.keys_dir)))
+    htmx = settings.assets_dir / "htmx.org" / "dist" / "htmx.min.js"
+    results.append(("front-end assets", htmx.is_file(), str(settings.assets_dir)))
+
+    async def db_state() -> tuple[bool, str, str | None]:
+        from dgov.kernel.db import make_engine
+
+        engine = make_engine(settings.db_url)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                current = await conn.run_sync(migrate.current_revision)
+            return True, engine.url.render_as_string(hide_password=True), current
+        except Exception as exc:
+            return False, f"{engine.url.render_as_string(hide_password=True)}: {exc}", None
+        finally:
+            await engine.dispose()
+
+    reachable, where, current = run(db_state())
+    results.append(("database reachable", reachable, where))
+    head = migrate.head_revision(settings.db_url)
+    results.append(("migrations at head", reachable and current == head, f"current={current} head={head}"))
+
+    table = Table("check", "ok", "detail")
+    for name, ok, detail in results:
+        table.add_row(name, "[green]yes[/]" if ok else "[red]NO[/]", detail)
+    console.print(table)
+    if not all(ok for _n, ok, _d in results):
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Verify the whole chain; exit 1 naming the first bad record if anything was altered."""
+
+    async def go(rt: Runtime) -> audit_chain.VerifyResult:
+        assert rt.db.engine is not None
+        async with rt.db.engine.connect() as conn:
+            return await audit_chain.verify(conn, key=rt.node_key)
+
+    result: audit_chain.VerifyResult = run(with_runtime(get_settings(), go))
+    if as_json:
+        console.print_json(json.dumps(result.__dict__))
+    elif result.ok:
+        console.print(f"[green]audit chain intact[/]: {result.records} records, {result.checkpoints} signed checkpoints")
+    else:
+        err.print(f"[red]audit chain broken at record {result.first_bad_seq}[/]: {result.reason}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint over the current head of the chain now."""
+
+    async def go(rt: Runtime) -> int | None:
+        async with rt.db.uow() as uow:
+            seq = await audit_chain.checkpoint_now(
+                uow.session, key=rt.node_key, node=rt.settings.node_name, ts=clock.now()
+            )
+            await uow.commit()
+        return seq
+
+    seq = run(with_runtime(get_settings(), go))
+    console.print("chain is empty" if seq is None else f"checkpoint signed at record {seq}")
+
+
+@outbox_app.command("run")
+def outbox_run(once: Annotated[bool, typer.Option(help="Deliver what is due, then exit")] = False) -> None:
+    """Deliver outbox events to their consumers (a separate worker, instead of in-process)."""
+
+    async def go(rt: Runtime) -> None:
+        for _name, _module in domain_modules("events"):
+            pass  # importing a domain's events module registers its consumers
+        if once:
+            n = await rt.dispatcher.run_once()
+            console.print(f"delivered {n}")
+            return
+        stop = asyncio.Event()
+        await rt.dispatcher.run_forever(stop)
+
+    run(with_runtime(get_settings(), go))
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """Count outbox messages by status."""
+
+    async def go(rt: Runtime) -> list[Any]:
+        async with rt.db.uow(readonly=True) as uow:
+            return list(
+                (await uow.session.execute(text("SELECT status, count(*) FROM outbox_messages GROUP BY status"))).all()
+            )
+
+    rows = run(with_runtime(get_settings(), go))
+    table = Table("status", "messages")
+    for status, n in rows:
+        table.add_row(status, str(n))
+    console.print(table)
+
+
+for _name, _module in domain_modules("cli"):
+    app.add_typer(_module.app, name=_name)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

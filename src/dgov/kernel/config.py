@@ -1,0 +1,81 @@
+"""Settings read from `DGOV_*` environment variables and `.env`.
+
+One settings object chooses the shape the platform runs in (embedded SQLite, PostgreSQL, event bus…);
+nothing outside this module reads the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DGOV_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Where `npm ci` put front-end packages; pages are served from here so no CDN is ever needed.
+    assets_dir: Path = Path("node_modules")
+    secret_key: SecretStr | None = None
+    default_locale: Literal["vi", "en"] = "vi"
+    node_name: str = "dgov-dev"
+    # Sign a checkpoint over the audit chain every N records (and on `dgov audit checkpoint`).
+    audit_checkpoint_every: int = Field(default=1000, ge=1)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    outbox_max_attempts: int = Field(default=10, ge=1)
+    # A claimed message returns to the queue after this long if its worker died mid-delivery.
+    outbox_lease_seconds: float = Field(default=30, gt=0)
+    # Run the outbox dispatcher inside web workers (off for a separate `dgov outbox run` process).
+    outbox_in_process: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+    https: bool = False
+    metrics_multiproc_dir: Path | None = None
+
+    @field_validator("data_dir", "assets_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        """The async SQLAlchemy URL; an empty setting means the embedded SQLite file under `data_dir`."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'dgov.sqlite3'}"
+        return to_async_url(url)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+
+def to_async_url(url: str) -> str:
+    if url.startswith("sqlite:///") or url.startswith("sqlite+pysqlite:///"):
+        return "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg2://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def to_sync_url(url: str) -> str:
+    """Alembic and a few CLI paths run synchronously; they use the same database through a sync driver."""
+    url = to_async_url(url)
+    if url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+pysqlite://" + url.split("://", 1)[1]
+    return url  # psycopg 3 serves both sync and async under the same dialect name
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

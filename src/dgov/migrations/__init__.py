@@ -1,0 +1,1 @@
+"""Numbered Alembic migrations, one linear history for every domain (`0001_…`, `0002_…`)."""

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from dgov.domains import load_models
+from dgov.kernel.db import Base, install_sqlite_hooks
+
+load_models()
+target_metadata = Base.metadata
+config = context.config
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = config.get_main_option("sqlalchemy.url")
+    assert url, "sqlalchemy.url is not set"
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        install_sqlite_hooks(engine)
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,  # SQLite alters tables by copy; batch mode makes one migration serve both
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run `dgov migrate`")
+run_migrations_online()

@@ -1,0 +1,1 @@
+"""The web layer: app factory, middleware, shared templates and static assets, error pages."""

@@ -1,0 +1,156 @@
+"""Errors → RFC 9457 problem details on the API, translated pages for people.
+
+A request gets JSON when it is for an API path or prefers JSON over HTML; otherwise a page.
+Every 4xx/5xx goes through here, unknown routes and CSRF failures included.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope, Send
+
+from dgov.kernel.errors import DomainError, FieldError
+from dgov.kernel.i18n import gettext as _
+from dgov.web.middleware import CSP, is_api_path
+from dgov.web.templating import render
+
+log = logging.getLogger("dgov.errors")
+
+PROBLEM = "application/problem+json"
+
+# Titles for plain HTTP statuses (msgids; translated at response time).
+HTTP_TITLES = {
+    400: "The request cannot be processed",
+    401: "You need to log in",
+    403: "You are not allowed to do this",
+    404: "Not found",
+    405: "This method is not allowed here",
+    409: "The request conflicts with the current state",
+    413: "The upload is too large",
+    415: "This type of content is not accepted",
+    422: "Some fields are not valid",
+    429: "Too many attempts; please wait and try again",
+    500: "Something went wrong on our side",
+    503: "The service is temporarily unavailable",
+}
+
+
+def wants_json(request: Request) -> bool:
+    if is_api_path(request.url.path):
+        return True
+    accept = request.headers.get("accept", "")
+    return "json" in accept and "text/html" not in accept
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    code: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if wants_json(request):
+        body: dict[str, Any] = {
+            "type": f"/problems/{code}" if code else "about:blank",
+            "title": title,
+            "status": status,
+            "instance": request.url.path,
+        }
+        if detail:
+            body["detail"] = detail
+        if code:
+            body["code"] = code
+        if errors:
+            body["errors"] = errors
+        return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    response = render(
+        request, "error.html", {"status": status, "title": title, "detail": detail, "errors": errors or []},
+        status=status,
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _field_errors(errors: list[FieldError]) -> list[dict[str, Any]]:
+    return [{"loc": list(e.loc), "message": _(e.message, **e.params)} for e in errors]
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    detail = _(exc.detail, **exc.params) if exc.detail else None
+    return problem(
+        request, status=exc.status, title=_(exc.title), detail=detail, code=exc.code,
+        errors=_field_errors(exc.errors) or None,
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    title = _(HTTP_TITLES.get(exc.status_code, "The request cannot be processed"))
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in HTTP_TITLES.values() else None
+    if detail and detail in {"Not Found", "Method Not Allowed"}:
+        detail = None
+    return problem(request, status=exc.status_code, title=title, detail=detail, headers=exc.headers)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(p) for p in e.get("loc", ())], "message": _(_pydantic_msgid(e)), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+    return problem(request, status=422, title=_("Some fields are not valid"), code="validation-failed", errors=errors)
+
+
+def _pydantic_msgid(error: Any) -> str:
+    kind = error.get("type", "")
+    return {
+        "missing": "This field is required",
+        "string_too_short": "This value is too short",
+        "string_too_long": "This value is too long",
+        "int_parsing": "Enter a whole number",
+        "date_from_datetime_parsing": "Enter a date as YYYY-MM-DD",
+        "date_parsing": "Enter a date as YYYY-MM-DD",
+        "string_pattern_mismatch": "This value is not in the expected format",
+        "json_invalid": "The body is not valid JSON",
+    }.get(kind, "This value is not valid")
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    # ServerErrorMiddleware sits outside our middleware, so the security headers are set here too.
+    response = problem(request, status=500, title=_("Something went wrong on our side"))
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+async def csrf_failed(scope: Scope, send: Send, _reason: Any) -> None:
+    request = Request(scope)
+    response = problem(
+        request, status=403, code="csrf-failed", title=_("Your form has expired"),
+        detail=_("Please go back, reload the page and submit the form again."),
+    )
+    await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, server_error)

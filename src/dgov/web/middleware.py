@@ -1,0 +1,166 @@
+"""Cross-cutting HTTP concerns: locale, security headers, CSRF, request ids, access logs and metrics.
+
+Pure ASGI middleware (no BaseHTTPMiddleware) so streaming responses and background tasks behave.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from typing import Any
+
+from asgi_csrf import asgi_csrf
+from prometheus_client import Counter, Histogram
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dgov.kernel import i18n
+
+log = logging.getLogger("dgov.http")
+
+LANG_COOKIE = "dgov_lang"
+
+# Machine-to-machine paths: they authenticate with tokens or signatures, not cookies, so CSRF
+# (a cookie-riding attack) does not apply; every other unsafe request must carry the token.
+API_PREFIXES = ("/api/", "/data/", "/r1/", "/oauth/token", "/oauth/revoke", "/oauth/introspect")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES) or path == "/openapi.json"
+
+
+class LocaleMiddleware:
+    """Vietnamese unless the person chose English (cookie) or, for API clients, asked for it."""
+
+    def __init__(self, app: ASGIApp, default: str = i18n.DEFAULT) -> None:
+        self.app = app
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        cookie = SimpleCookie(headers.get("cookie", ""))
+        chosen = cookie[LANG_COOKIE].value if LANG_COOKIE in cookie else None
+        if chosen not in i18n.SUPPORTED:
+            chosen = i18n.negotiate(headers.get("accept-language"), self.default) if is_api_path(
+                scope["path"]
+            ) else self.default
+        token = i18n.current_locale.set(chosen)
+        scope.setdefault("state", {})["locale"] = chosen
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            i18n.current_locale.reset(token)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h.setdefault("Content-Security-Policy", CSP)
+                h["X-Content-Type-Options"] = "nosniff"
+                h["Referrer-Policy"] = "strict-origin-when-cross-origin"
+                h["X-Frame-Options"] = "DENY"
+                h["Cross-Origin-Opener-Policy"] = "same-origin"
+                h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+                if self.https or scope.get("scheme") == "https":
+                    h["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+REQUESTS = Counter("dgov_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "dgov_http_request_seconds", "HTTP request latency", ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class ObservabilityMiddleware:
+    """Request id, one JSON access-log line per request, Prometheus counters by route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_wrapped(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-Id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapped)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"], "path": scope["path"], "status": status,
+                    "ms": round(elapsed * 1000, 2), "request_id": request_id,
+                },
+            )
+
+
+class _ProtectUnlessApi:
+    """asgi-csrf only protects cookie-less requests to paths "in" this set: we protect all but APIs,
+    so a login form posted before any cookie exists is still checked (login CSRF)."""
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and not is_api_path(path)
+
+
+class CSRFMiddleware:
+    """Double-submit CSRF tokens (asgi-csrf) on every unsafe request except machine-to-machine APIs.
+
+    asgi-csrf copies the scope it passes on, so middleware that reads what routing wrote into the
+    scope (the route template for metrics) must sit inside this one.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, secret: str, https: bool, on_failure: Callable[[Scope, Send, Any], Any]
+    ) -> None:
+        self.app = asgi_csrf(
+            app,
+            signing_secret=secret,
+            always_protect=_ProtectUnlessApi(),
+            skip_if_scope=lambda scope: is_api_path(scope["path"]),
+            cookie_secure=https,
+            cookie_samesite="Lax",
+            send_csrf_failed=on_failure,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

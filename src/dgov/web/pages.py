@@ -1,0 +1,41 @@
+"""The shell's own pages: home and the language switch."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from dgov.kernel import i18n
+from dgov.web.middleware import LANG_COOKIE
+from dgov.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    return render(request, "home.html")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect would let phishing pages borrow our address."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/lang/{code}")
+async def switch_language(code: str, request: Request, next: str | None = None) -> Response:  # noqa: A002
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if code in i18n.SUPPORTED:
+        response.set_cookie(
+            LANG_COOKIE, code, max_age=365 * 24 * 3600, httponly=True, samesite="lax",
+            secure=request.app.state.settings.https,
+        )
+    return response

@@ -1,0 +1,55 @@
+"""What a running node holds: settings, database, node key, outbox dispatcher.
+
+Built once per process by the app's lifespan (or by a CLI command) and reached through `app.state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from dgov.kernel.audit import CheckpointPolicy
+from dgov.kernel.config import Settings
+from dgov.kernel.db import make_engine
+from dgov.kernel.keys import NodeKey, ensure_node_key
+from dgov.kernel.outbox import Dispatcher
+from dgov.kernel.uow import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    node_key: NodeKey
+    dispatcher: Dispatcher
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, db: Database | None = None) -> Runtime:
+        key = ensure_node_key(settings.keys_dir)
+        if db is None:
+            policy = CheckpointPolicy(key=key, node=settings.node_name, every=settings.audit_checkpoint_every)
+            db = Database.from_engine(make_engine(settings.db_url), policy)
+        dispatcher = Dispatcher(
+            db,
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
+            max_attempts=settings.outbox_max_attempts,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        db.after_commit.append(dispatcher.wake)
+        return cls(settings=settings, db=db, node_key=key, dispatcher=dispatcher)
+
+    def start_background(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self.dispatcher.run_forever(self._stop), name="outbox-dispatcher")
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.db.engine is not None:
+            await self.db.engine.dispose()

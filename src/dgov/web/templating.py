@@ -1,0 +1,42 @@
+"""Jinja2 with Babel's gettext; each domain adds its own `templates/` folder to the loader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from dgov import __version__
+from dgov.kernel import i18n
+
+_loaders: list[PackageLoader] = [PackageLoader("dgov.web", "templates")]
+
+
+def add_template_package(package: str) -> None:
+    """Called by a domain's pages module so `render` finds `templates/<domain>/…`."""
+    if all(loader.package_name != package for loader in _loaders):
+        _loaders.append(PackageLoader(package, "templates"))
+
+
+env = Environment(
+    loader=ChoiceLoader(_loaders),  # type: ignore[arg-type]
+    autoescape=select_autoescape(default=True),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+env.globals["version"] = __version__
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> HTMLResponse:
+    csrf = request.scope.get("csrftoken")
+    ctx = {
+        "request": request,
+        "lang": i18n.current_locale.get(),
+        "csrf_token": csrf() if callable(csrf) else "",
+        **(context or {}),
+    }
+    return HTMLResponse(env.get_template(template).render(ctx), status_code=status)
