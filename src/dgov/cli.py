@@ -216,8 +216,7 @@ def outbox_run(once: Annotated[bool, typer.Option(help="Deliver what is due, the
     """Deliver outbox events to their consumers (a separate worker, instead of in-process)."""
 
     async def go(rt: Runtime) -> None:
-        for _name, _module in domain_modules("events"):
-            pass  # importing a domain's events module registers its consumers
+        domain_modules("events")  # importing a domain's events module registers its consumers
         if once:
             n = await rt.dispatcher.run_once()
             console.print(f"delivered {n}")

@@ -38,12 +38,10 @@ def _head(url: str) -> str | None:
 
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    engine = runtime.db.engine
-    if engine is None:
-        return JSONResponse({"status": "ready", "database": "ok", "migrations": "external"})
     try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with runtime.db.uow(readonly=True) as uow:
+            await uow.session.execute(text("SELECT 1"))
+            conn = await uow.session.connection()
             current = await conn.run_sync(migrate.current_revision)
     except Exception as exc:
         raise ServiceUnavailable("The database is not reachable") from exc
