@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -123,9 +122,19 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
 ) -> None:
     """Serve the web application and APIs."""
+    import os
+    import shutil
+
     import uvicorn
 
     settings = get_settings()
+    if workers > 1:
+        # Each worker is a process with its own counters; prometheus-client merges them through files.
+        mp_dir = settings.data_dir / "metrics"
+        shutil.rmtree(mp_dir, ignore_errors=True)
+        mp_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(mp_dir)
+        os.environ["DGOV_METRICS_MULTIPROC_DIR"] = str(mp_dir)
     uvicorn.run(
         "dgov.web.app:create_app",
         factory=True,
@@ -253,4 +262,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dgov.kernel.db import Base, JSONType, UTCDateTime
@@ -83,3 +83,11 @@ class OutboxDelivery(Base):
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("message_id", "consumer", name="uq_outbox_deliveries_message_consumer"),)
+
+
+# Core tables for hot paths (bulk inserts, claims): typed as Table, which `Model.__table__` is not.
+audit_head = cast(Table, AuditHead.__table__)
+audit_records = cast(Table, AuditRecord.__table__)
+audit_checkpoints = cast(Table, AuditCheckpoint.__table__)
+outbox_messages = cast(Table, OutboxMessage.__table__)
+outbox_deliveries = cast(Table, OutboxDelivery.__table__)

@@ -1,0 +1,198 @@
+"""Browser harness: the real server in a subprocess, driven by the machine's Chromium through Playwright.
+
+The server is started exactly as an operator would (`python -m dgov init`, then `python -m dgov serve`)
+on a fresh data directory, so these tests see migrations, demo data, middleware and vendored assets as
+they ship. Playwright never downloads a browser: it launches the Debian Chromium. Without Chromium the
+tests skip, except under CI=true where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+STARTUP_TIMEOUT = 60.0  # seconds for `init` and for the server to answer /healthz
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+# Chromium reports a blocked resource or inline code on the console with this wording.
+CSP_CONSOLE_MARKER = "Content Security Policy"
+
+# Runs before any page script (CDP injection is not subject to the page's CSP), so every violation the
+# page triggers is recorded, including those raised while the <head> is parsed.
+CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolations.push({directive: e.violatedDirective, blocked: e.blockedURI, line: e.lineNumber,
+                               source: e.sourceFile, sample: e.sample});
+});
+"""
+
+
+def _chromium_path() -> str | None:
+    found = shutil.which("chromium")
+    if found:
+        return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").is_file() else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _server_env(data_dir: Path) -> dict[str, str]:
+    # Nothing from the developer's shell may point the server at another database or directory.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DGOV_")}
+    env.update(
+        DGOV_ENV="test",
+        DGOV_DATA_DIR=str(data_dir),
+        DGOV_ASSETS_DIR=str(ROOT / "node_modules"),
+        DGOV_NODE_NAME="browser-test",
+        DGOV_LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"dgov serve exited with {proc.returncode} before answering:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"dgov serve did not answer {url}/healthz within {STARTUP_TIMEOUT}s:\n{_tail(log)}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real `dgov serve` on a free loopback port, over a freshly initialised data dir."""
+    work = tmp_path_factory.mktemp("browser-server")
+    env = _server_env(work / "var")
+    log = work / "server.log"
+    # cwd is the temp dir so a developer's `.env` in the repo cannot leak into the run.
+    init = subprocess.run(
+        [sys.executable, "-m", "dgov", "init"], cwd=work, env=env, capture_output=True, text=True,
+        timeout=STARTUP_TIMEOUT, check=False,
+    )
+    if init.returncode != 0:
+        pytest.fail(f"dgov init failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
+    port = _free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dgov", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc, log)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    path = _chromium_path()
+    if path is None:
+        if ON_CI:
+            pytest.fail("Chromium is not installed and CI=true: browser tests are mandatory (make chromium)")
+        pytest.skip("Chromium is not installed (make chromium)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class PageLog:
+    """Everything a page did that a test may want to assert on."""
+
+    requests: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def off_host(self, host: str = "127.0.0.1") -> list[str]:
+        """Requests that left the machine (anything but the server and inline data)."""
+        return [u for u in self.requests if urlsplit(u).scheme not in {"data", "blob", "about"}
+                and urlsplit(u).hostname != host]
+
+    def csp_console(self) -> list[str]:
+        return [m for m in self.console_errors if CSP_CONSOLE_MARKER in m]
+
+
+@pytest.fixture
+def context(browser: Browser, server: str) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    ctx.add_init_script(CSP_RECORDER)
+    ctx.set_default_timeout(15_000)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def page_log() -> PageLog:
+    return PageLog()
+
+
+@pytest.fixture
+def page(context: BrowserContext, page_log: PageLog) -> Iterator[Page]:
+    p = context.new_page()
+    p.on("request", lambda r: page_log.requests.append(r.url))
+    p.on("requestfailed", lambda r: page_log.failed.append(f"{r.url} ({r.failure})"))
+    p.on("console", lambda m: page_log.console_errors.append(m.text) if m.type == "error" else None)
+    p.on("pageerror", lambda e: page_log.console_errors.append(f"uncaught: {e}"))
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
