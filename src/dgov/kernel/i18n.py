@@ -61,6 +61,6 @@ def negotiate(accept_language: str | None, default: str = DEFAULT) -> str:
         except ValueError:
             continue
         base = lang.strip().lower().split("-")[0]
-        if base in SUPPORTED:
+        if base in SUPPORTED and weight > 0:  # q=0 means "not acceptable" (RFC 9110 §12.4.2)
             choices.append((weight, base))
     return max(choices, key=lambda c: c[0])[1] if choices else default

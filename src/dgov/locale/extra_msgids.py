@@ -1,0 +1,43 @@
+"""Msgids that the code looks up at run time from data, where no extractor can see them.
+
+Nothing imports this module: it exists so that `scripts/i18n.sh` finds these strings (through `N_`)
+and keeps them in the catalogues. tests/kernel/test_i18n.py checks that every value of the tables
+below is listed here, so a new entry there fails the tests until it is added here too.
+(Error titles, error details and FieldError messages need no entry: the extractor finds them.)
+"""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """The conventional gettext no-op marker: extracted, returned unchanged."""
+    return message
+
+
+# dgov.web.errors.HTTP_TITLES: titles for plain HTTP statuses.
+HTTP_TITLES = (
+    N_("The request cannot be processed"),
+    N_("You need to log in"),
+    N_("You are not allowed to do this"),
+    N_("Not found"),
+    N_("This method is not allowed here"),
+    N_("The request conflicts with the current state"),
+    N_("The upload is too large"),
+    N_("This type of content is not accepted"),
+    N_("Some fields are not valid"),
+    N_("Too many attempts; please wait and try again"),
+    N_("Something went wrong on our side"),
+    N_("The service is temporarily unavailable"),
+)
+
+# dgov.web.errors._pydantic_msgid: request validation errors, by pydantic error type.
+VALIDATION_MESSAGES = (
+    N_("This field is required"),
+    N_("This value is too short"),
+    N_("This value is too long"),
+    N_("Enter a whole number"),
+    N_("Enter a date as YYYY-MM-DD"),
+    N_("This value is not in the expected format"),
+    N_("The body is not valid JSON"),
+    N_("This value is not valid"),
+)

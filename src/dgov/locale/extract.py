@@ -1,0 +1,117 @@
+"""Babel extraction method for dgov's Python code (named `dgov_python` in babel.cfg).
+
+Besides the usual `_()`, `gettext()`, `ngettext()` and `N_()` calls (Babel's own extractor), it finds the
+English msgids that the web layer translates only when an error reaches it, so nobody has to wrap them:
+
+* `title = "…"` in the body of a DomainError subclass;
+* the detail given to a DomainError subclass: `raise NotFound("No such asset")` or `detail="…"`;
+* the message of a FieldError: `FieldError(("birth_date",), "Enter a date as YYYY-MM-DD")`.
+
+Which classes are DomainError subclasses is worked out from the source of the whole `dgov` package
+(statically, without importing anything), so a domain's own `class DossierLocked(Conflict)` raised in
+another module is recognised too.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Collection, Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any, cast
+
+from babel.messages.extract import extract_python
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+BASE_ERROR = "DomainError"
+
+Extracted = tuple[int, str | None, str | tuple[str | None, ...], list[str]]
+
+
+def _name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def error_class_names(trees: Collection[ast.AST]) -> frozenset[str]:
+    """Names of DomainError and of every class that derives from it, across all the given modules."""
+    bases: dict[str, set[str]] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases.setdefault(node.name, set()).update(n for b in node.bases if (n := _name(b)))
+    found = {BASE_ERROR}
+    grew = True
+    while grew:
+        new = {cls for cls, parents in bases.items() if cls not in found and parents & found}
+        found |= new
+        grew = bool(new)
+    return frozenset(found)
+
+
+@lru_cache(maxsize=1)
+def package_error_class_names() -> frozenset[str]:
+    trees = []
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        try:
+            trees.append(ast.parse(path.read_bytes(), filename=str(path)))
+        except SyntaxError:
+            continue  # a half-written file elsewhere must not stop extraction of this one
+    return error_class_names(trees)
+
+
+def _literal(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value:
+        return node.value
+    return None
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def error_msgids(tree: ast.AST, error_names: frozenset[str]) -> Iterator[tuple[int, str, str]]:
+    """(line, msgid, note for translators) for every error title, detail and field message in `tree`."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and (
+            node.name in error_names or any(_name(b) in error_names for b in node.bases)
+        ):
+            for stmt in node.body:
+                target, value = None, None
+                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                    target, value = stmt.targets[0], stmt.value
+                elif isinstance(stmt, ast.AnnAssign):
+                    target, value = stmt.target, stmt.value
+                if target is not None and _name(target) == "title" and (text := _literal(value)):
+                    yield stmt.lineno, text, f"Error title ({node.name})"
+        elif isinstance(node, ast.Call):
+            callee = _name(node.func)
+            if callee in error_names:
+                arg = node.args[0] if node.args else _keyword(node, "detail")
+                if text := _literal(arg):
+                    yield node.lineno, text, f"Error detail ({callee})"
+            elif callee == "FieldError":
+                arg = node.args[1] if len(node.args) > 1 else _keyword(node, "message")
+                if text := _literal(arg):
+                    yield node.lineno, text, "Message about one field"
+
+
+def extract_dgov_python(
+    fileobj: IO[bytes],
+    keywords: Mapping[str, Any],
+    comment_tags: Collection[str],
+    options: Any,  # the [section] options of babel.cfg; Babel types them per extractor
+) -> Iterator[Extracted]:
+    # Babel's annotation of extract_python's results does not match the tuples it yields.
+    yield from cast("Iterator[Extracted]", extract_python(fileobj, keywords, comment_tags, options))
+    fileobj.seek(0)
+    try:
+        tree = ast.parse(fileobj.read())
+    except SyntaxError:
+        return
+    for lineno, text, note in error_msgids(tree, package_error_class_names()):
+        # funcname None: Babel then takes the message as a plain singular msgid.
+        yield lineno, None, text, [note]
