@@ -4,6 +4,11 @@ The server is started exactly as an operator would (`python -m dgov init`, then 
 on a fresh data directory, so these tests see migrations, demo data, middleware and vendored assets as
 they ship. Playwright never downloads a browser: it launches the Debian Chromium. Without Chromium the
 tests skip, except under CI=true where a missing browser is a failure.
+
+The async API, not the sync one: Playwright's sync API keeps its own event loop marked as running in
+the main thread for as long as it is open, so every async test that pytest ran after a session-scoped
+sync browser failed with "cannot be called from a running event loop". The async API shares
+pytest-asyncio's session loop instead, whatever order the tests run in.
 """
 
 from __future__ import annotations
@@ -16,13 +21,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from pagelog import CSP_RECORDER, PageLog
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -37,20 +41,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-
-# Chromium reports a blocked resource or inline code on the console with this wording.
-CSP_CONSOLE_MARKER = "Content Security Policy"
-
-# Runs before any page script (CDP injection is not subject to the page's CSP), so every violation the
-# page triggers is recorded, including those raised while the <head> is parsed.
-CSP_RECORDER = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", function (e) {
-  window.__cspViolations.push({directive: e.violatedDirective, blocked: e.blockedURI, line: e.lineNumber,
-                               source: e.sourceFile, sample: e.sample});
-});
-"""
-
 
 def _chromium_path() -> str | None:
     found = shutil.which("chromium")
@@ -134,46 +124,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+async def browser() -> AsyncIterator[Browser]:
     path = _chromium_path()
     if path is None:
         if ON_CI:
             pytest.fail("Chromium is not installed and CI=true: browser tests are mandatory (make chromium)")
         pytest.skip("Chromium is not installed (make chromium)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
-            b.close()
-
-
-@dataclass
-class PageLog:
-    """Everything a page did that a test may want to assert on."""
-
-    requests: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-
-    def off_host(self, host: str = "127.0.0.1") -> list[str]:
-        """Requests that left the machine (anything but the server and inline data)."""
-        return [u for u in self.requests if urlsplit(u).scheme not in {"data", "blob", "about"}
-                and urlsplit(u).hostname != host]
-
-    def csp_console(self) -> list[str]:
-        return [m for m in self.console_errors if CSP_CONSOLE_MARKER in m]
+            await b.close()
 
 
 @pytest.fixture
-def context(browser: Browser, server: str) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900}, locale="vi-VN")
-    ctx.add_init_script(CSP_RECORDER)
+async def context(browser: Browser, server: str) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context(base_url=server, viewport={"width": 1280, "height": 900}, locale="vi-VN")
+    await ctx.add_init_script(CSP_RECORDER)
     ctx.set_default_timeout(15_000)
     try:
         yield ctx
     finally:
-        ctx.close()
+        await ctx.close()
 
 
 @pytest.fixture
@@ -182,14 +155,11 @@ def page_log() -> PageLog:
 
 
 @pytest.fixture
-def page(context: BrowserContext, page_log: PageLog) -> Iterator[Page]:
-    p = context.new_page()
-    p.on("request", lambda r: page_log.requests.append(r.url))
-    p.on("requestfailed", lambda r: page_log.failed.append(f"{r.url} ({r.failure})"))
-    p.on("console", lambda m: page_log.console_errors.append(m.text) if m.type == "error" else None)
-    p.on("pageerror", lambda e: page_log.console_errors.append(f"uncaught: {e}"))
+async def page(context: BrowserContext, page_log: PageLog) -> AsyncIterator[Page]:
+    p = await context.new_page()
+    page_log.watch(p)
     yield p
-    p.close()
+    await p.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,10 @@ from sqlalchemy import Connection
 
 from dgov.kernel.config import to_sync_url
 
+# PostgreSQL advisory lock held for the whole migration transaction ("dgov" in ASCII): two deploy steps
+# migrating at once would otherwise both create the same tables, and one would fail half-way.
+MIGRATION_LOCK_KEY = 0x64676F76
+
 
 def alembic_config(url: str) -> Config:
     cfg = Config()

@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for _name, module in domain_modules("api") + domain_modules("pages"):
         app.include_router(module.router)
 
-    secret = settings.secret_key.get_secret_value() if settings.secret_key else ensure_secret(settings.keys_dir)
+    secret = (
+        settings.secret_key.get_secret_value() if settings.secret_key else ensure_secret(settings.keys_dir)
+    )
     # Added innermost first: observability must sit inside CSRF (see CSRFMiddleware).
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(CSRFMiddleware, secret=secret, https=settings.https, on_failure=errors.csrf_failed)

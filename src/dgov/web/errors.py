@@ -7,6 +7,7 @@ Every 4xx/5xx goes through here, unknown routes and CSRF failures included.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -18,7 +19,7 @@ from starlette.types import Scope, Send
 
 from dgov.kernel.errors import DomainError, FieldError
 from dgov.kernel.i18n import gettext as _
-from dgov.web.middleware import CSP, is_api_path
+from dgov.web.middleware import is_api_path, set_security_headers
 from dgov.web.templating import render
 
 log = logging.getLogger("dgov.errors")
@@ -41,6 +42,22 @@ HTTP_TITLES = {
     503: "The service is temporarily unavailable",
 }
 
+# Problem types for plain HTTP statuses, so clients can branch on `code` whatever raised the error.
+HTTP_CODES = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "validation-failed",
+    429: "too-many-requests",
+    500: "internal-error",
+    503: "service-unavailable",
+}
+
 
 def wants_json(request: Request) -> bool:
     if is_api_path(request.url.path):
@@ -57,7 +74,7 @@ def problem(
     detail: str | None = None,
     code: str | None = None,
     errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     if wants_json(request):
         body: dict[str, Any] = {
@@ -101,7 +118,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in HTTP_TITLES.values() else None
     if detail and detail in {"Not Found", "Method Not Allowed"}:
         detail = None
-    return problem(request, status=exc.status_code, title=title, detail=detail, headers=exc.headers)
+    return problem(
+        request, status=exc.status_code, title=title, detail=detail, code=HTTP_CODES.get(exc.status_code),
+        headers=exc.headers,
+    )
 
 
 async def validation_error(request: Request, exc: Exception) -> Response:
@@ -110,7 +130,9 @@ async def validation_error(request: Request, exc: Exception) -> Response:
         {"loc": [str(p) for p in e.get("loc", ())], "message": _(_pydantic_msgid(e)), "type": e.get("type")}
         for e in exc.errors()
     ]
-    return problem(request, status=422, title=_("Some fields are not valid"), code="validation-failed", errors=errors)
+    return problem(
+        request, status=422, title=_("Some fields are not valid"), code="validation-failed", errors=errors
+    )
 
 
 def _pydantic_msgid(error: Any) -> str:
@@ -129,15 +151,20 @@ def _pydantic_msgid(error: Any) -> str:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
+    response = problem(
+        request, status=500, code=HTTP_CODES[500], title=_("Something went wrong on our side")
+    )
     # ServerErrorMiddleware sits outside our middleware, so the security headers are set here too.
-    response = problem(request, status=500, title=_("Something went wrong on our side"))
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    https = bool(request.app.state.settings.https) or request.url.scheme == "https"
+    set_security_headers(response.headers, https=https)
     return response
 
 
-async def csrf_failed(scope: Scope, send: Send, _reason: Any) -> None:
+async def csrf_failed(scope: Scope, send: Send, reason: Any) -> None:
     request = Request(scope)
+    # The access log sits inside the CSRF check and never sees this request: record the refusal here.
+    why = getattr(reason, "name", str(reason))
+    log.warning("csrf rejected", extra={"method": scope["method"], "path": scope["path"], "reason": why})
     response = problem(
         request, status=403, code="csrf-failed", title=_("Your form has expired"),
         detail=_("Please go back, reload the page and submit the form again."),

@@ -6,6 +6,7 @@ Pure ASGI middleware (no BaseHTTPMiddleware) so streaming responses and backgrou
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -33,8 +34,12 @@ CSP = (
 )
 
 
+# Read by probes and scrapers, never by a person: they get JSON errors and no CSRF check (GET only anyway).
+MACHINE_PATHS = frozenset({"/openapi.json", "/healthz", "/readyz", "/metrics"})
+
+
 def is_api_path(path: str) -> bool:
-    return path.startswith(API_PREFIXES) or path == "/openapi.json"
+    return path.startswith(API_PREFIXES) or path in MACHINE_PATHS
 
 
 class LocaleMiddleware:
@@ -63,6 +68,18 @@ class LocaleMiddleware:
             i18n.current_locale.reset(token)
 
 
+def set_security_headers(headers: MutableHeaders, *, https: bool) -> None:
+    """Shared with the 500 handler, whose response is sent from outside every middleware of ours."""
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if https:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
@@ -75,15 +92,8 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                h = MutableHeaders(scope=message)
-                h.setdefault("Content-Security-Policy", CSP)
-                h["X-Content-Type-Options"] = "nosniff"
-                h["Referrer-Policy"] = "strict-origin-when-cross-origin"
-                h["X-Frame-Options"] = "DENY"
-                h["Cross-Origin-Opener-Policy"] = "same-origin"
-                h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-                if self.https or scope.get("scheme") == "https":
-                    h["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+                https = self.https or scope.get("scheme") == "https"
+                set_security_headers(MutableHeaders(scope=message), https=https)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -94,6 +104,9 @@ LATENCY = Histogram(
     "dgov_http_request_seconds", "HTTP request latency", ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 class ObservabilityMiddleware:
@@ -107,7 +120,10 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        request_id = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex
+        given = Headers(scope=scope).get("x-request-id", "")
+        # A caller's id is kept for tracing across services, but only if it is short and plain: it is
+        # echoed in a header and written to every log line of the request.
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 

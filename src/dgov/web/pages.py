@@ -24,14 +24,17 @@ def _safe_next(target: str | None) -> str:
     """Only same-site paths: an open redirect would let phishing pages borrow our address."""
     if not target:
         return "/"
+    # Browsers read "\\" as "/" and drop tabs and newlines: "/\\evil" or "/<TAB>/evil" would leave the site.
+    if not target.startswith("/") or "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or target.startswith("//"):
         return "/"
     return target
 
 
 @router.get("/lang/{code}")
-async def switch_language(code: str, request: Request, next: str | None = None) -> Response:  # noqa: A002
+async def switch_language(code: str, request: Request, next: str | None = None) -> Response:
     response = RedirectResponse(_safe_next(next), status_code=303)
     if code in i18n.SUPPORTED:
         response.set_cookie(

@@ -21,7 +21,7 @@ def add_template_package(package: str) -> None:
 
 
 env = Environment(
-    loader=ChoiceLoader(_loaders),  # type: ignore[arg-type]
+    loader=ChoiceLoader(_loaders),
     autoescape=select_autoescape(default=True),
     extensions=["jinja2.ext.i18n"],
     trim_blocks=True,
@@ -31,7 +31,9 @@ env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # typ
 env.globals["version"] = __version__
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HTMLResponse:
     csrf = request.scope.get("csrftoken")
     ctx = {
         "request": request,
