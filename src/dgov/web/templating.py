@@ -27,7 +27,10 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+# Old-style callables: `_("Error {status}", status=s)` reaches kernel.i18n.gettext with its keyword
+# arguments, which formats with str.format like Python code does (newstyle would apply `%` instead).
+# The result is a plain str, so autoescaping still escapes the whole formatted message.
+env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=False)  # type: ignore[attr-defined]
 env.globals["version"] = __version__
 
 
