@@ -6,17 +6,21 @@ the change they describe: no change without its trace, no trace without its chan
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dgov.kernel import audit, clock
 from dgov.kernel.audit import AuditEntry, CheckpointPolicy
 from dgov.kernel.ids import new_id
 from dgov.kernel.models import OutboxMessage
+
+_MESSAGES = cast(Table, OutboxMessage.__table__)
 
 
 @dataclass
@@ -71,10 +75,13 @@ class UnitOfWork:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        # Closing discards whatever was not committed. No explicit rollback: it would expire every loaded
+        # object, so nothing read inside the block could be used after it (defeating expire_on_commit=False).
+        self._audit.clear()
+        self._events.clear()
         try:
-            await self.rollback()
-        finally:
             await self.session.close()
+        finally:
             self._session = None
 
     def audit(self, entry: AuditEntry) -> None:
@@ -82,16 +89,20 @@ class UnitOfWork:
             raise RuntimeError("a read-only unit of work cannot write audit records")
         self._audit.append(entry)
 
-    def publish(self, topic: str, payload: dict[str, Any], *, key: str | None = None) -> None:
+    def publish(self, topic: str, payload: dict[str, Any], *, key: str | None = None) -> uuid.UUID:
+        """Queue an event, written at commit; returns the message id (for tracing, and for tests)."""
         if self.readonly:
             raise RuntimeError("a read-only unit of work cannot publish events")
         now = clock.now()
+        msg_id = new_id()
         self._events.append(
             {
-                "id": new_id(), "topic": topic, "key": key, "payload": payload, "created_at": now,
+                # A copy: the caller changing its dict before commit must not change what is published.
+                "id": msg_id, "topic": topic, "key": key, "payload": dict(payload), "created_at": now,
                 "status": "pending", "available_at": now, "attempts": 0,
             }
         )
+        return msg_id
 
     async def flush(self) -> None:
         await self.session.flush()
@@ -101,7 +112,7 @@ class UnitOfWork:
         if self._audit:
             await audit.append(session, self._audit, ts=clock.now(), policy=self._db.checkpoint)
         if self._events:
-            await session.execute(OutboxMessage.__table__.insert(), self._events)
+            await session.execute(insert(_MESSAGES), self._events)
         had_events = bool(self._events)
         await session.commit()
         self._audit.clear()
