@@ -43,7 +43,9 @@ def require_pg() -> None:
     if pg_available():
         return
     if ON_CI:
-        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true: PostgreSQL tests are mandatory")
+        pytest.fail(
+            "PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true: PostgreSQL tests are mandatory"
+        )
     pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
 
 
@@ -115,8 +117,12 @@ def settings(database_url: str, tmp_path: Path, keys_dir: Path) -> Settings:
     for f in keys_dir.iterdir():  # the same node key as the `db` fixture signs checkpoints with
         (data / "keys" / f.name).write_bytes(f.read_bytes())
     return Settings(
-        env="test", data_dir=data, database_url=database_url, assets_dir=ROOT / "node_modules",
-        outbox_in_process=False, node_name="test-node",
+        env="test",
+        data_dir=data,
+        database_url=database_url,
+        assets_dir=ROOT / "node_modules",
+        outbox_in_process=False,
+        node_name="test-node",
     )
 
 

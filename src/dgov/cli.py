@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 
 from dgov import __version__
 from dgov.domains import domain_modules
-from dgov.kernel import clock, migrate
 from dgov.kernel import audit as audit_chain
+from dgov.kernel import clock, migrate
 from dgov.kernel.audit import AuditEntry
 from dgov.kernel.config import Settings, get_settings
 from dgov.kernel.keys import NODE_KEY_FILE, ensure_node_key, ensure_secret
@@ -66,7 +66,9 @@ DEMO_ACTION = "system.demo_loaded"
 
 async def _demo_loaded(rt: Runtime) -> bool:
     async with rt.db.uow(readonly=True) as uow:
-        found = await uow.session.scalar(select(AuditRecord.seq).where(AuditRecord.action == DEMO_ACTION).limit(1))
+        found = await uow.session.scalar(
+            select(AuditRecord.seq).where(AuditRecord.action == DEMO_ACTION).limit(1)
+        )
     return found is not None
 
 
@@ -76,14 +78,23 @@ async def _load_demo(rt: Runtime) -> list[str]:
         await module.load(rt)
         loaded.append(name)
     async with rt.db.uow() as uow:
-        uow.audit(AuditEntry(actor="system:cli", action=DEMO_ACTION, object_type="node",
-                             object_id=rt.settings.node_name, details={"domains": loaded}))
+        uow.audit(
+            AuditEntry(
+                actor="system:cli",
+                action=DEMO_ACTION,
+                object_type="node",
+                object_id=rt.settings.node_name,
+                details={"domains": loaded},
+            )
+        )
         await uow.commit()
     return loaded
 
 
 @app.command()
-def demo(force: Annotated[bool, typer.Option(help="Load even if demo data is already there")] = False) -> None:
+def demo(
+    force: Annotated[bool, typer.Option(help="Load even if demo data is already there")] = False,
+) -> None:
     """Load the demo data set (accounts, registries, agencies…)."""
 
     async def go(rt: Runtime) -> None:
@@ -197,7 +208,9 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     if as_json:
         console.print_json(json.dumps(result.__dict__))
     elif result.ok:
-        console.print(f"[green]audit chain intact[/]: {result.records} records, {result.checkpoints} signed checkpoints")
+        console.print(
+            f"[green]audit chain intact[/]: {result.records} records, {result.checkpoints} signed checkpoints"
+        )
     else:
         err.print(f"[red]audit chain broken at record {result.first_bad_seq}[/]: {result.reason}")
     if not result.ok:
@@ -243,7 +256,11 @@ def outbox_status() -> None:
     async def go(rt: Runtime) -> list[Any]:
         async with rt.db.uow(readonly=True) as uow:
             return list(
-                (await uow.session.execute(text("SELECT status, count(*) FROM outbox_messages GROUP BY status"))).all()
+                (
+                    await uow.session.execute(
+                        text("SELECT status, count(*) FROM outbox_messages GROUP BY status")
+                    )
+                ).all()
             )
 
     rows = run(with_runtime(get_settings(), go))

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dgov.kernel.canonical import canonical_json, sha256_hex
 from dgov.kernel.keys import NodeKey, verify_signature
-from dgov.kernel.models import AuditCheckpoint, AuditHead, AuditRecord
+from dgov.kernel.models import AuditHead, audit_checkpoints, audit_records
 
 GENESIS_HASH = "0" * 64
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+
+
+def _ts_text(ts: datetime) -> str:
+    # The database hands times back in UTC; hashing the UTC text keeps a record's hash the same
+    # whichever zone the caller's datetime was in.
+    if ts.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware (use kernel.clock)")
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ def record_hash(
 ) -> str:
     body = {
         "seq": seq,
-        "ts": ts.isoformat(timespec="microseconds"),
+        "ts": _ts_text(ts),
         "prev": prev_hash,
         "actor": actor,
         "on_behalf_of": on_behalf_of,
@@ -65,7 +74,7 @@ def record_hash(
 
 
 def checkpoint_message(*, seq: int, hash_: str, ts: datetime, node: str) -> bytes:
-    return canonical_json({"seq": seq, "hash": hash_, "ts": ts.isoformat(timespec="microseconds"), "node": node})
+    return canonical_json({"seq": seq, "hash": hash_, "ts": _ts_text(ts), "node": node})
 
 
 @dataclass
@@ -79,9 +88,9 @@ async def append(
     session: AsyncSession, entries: Sequence[AuditEntry], *, ts: datetime, policy: CheckpointPolicy
 ) -> int:
     """Chain `entries` onto the head inside the caller's transaction; returns the new head seq."""
-    head = (
-        await session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update())
-    ).one()
+    if not entries:
+        raise ValueError("nothing to append")
+    head = (await session.execute(_HEAD.with_for_update())).one()
     seq, prev = head.seq, head.hash
     rows: list[dict[str, Any]] = []
     checkpoints: list[dict[str, Any]] = []
@@ -101,11 +110,11 @@ async def append(
         prev = h
         if policy.key is not None and seq % policy.every == 0:
             checkpoints.append(_signed_checkpoint(policy.key, policy.node, seq, h, ts))
-    await session.execute(AuditRecord.__table__.insert(), rows)
+    await session.execute(audit_records.insert(), rows)
     if checkpoints:
-        await session.execute(AuditCheckpoint.__table__.insert(), checkpoints)
+        await session.execute(audit_checkpoints.insert(), checkpoints)
     await session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
-    return seq
+    return int(seq)
 
 
 def _signed_checkpoint(key: NodeKey, node: str, seq: int, hash_: str, ts: datetime) -> dict[str, Any]:
@@ -117,21 +126,22 @@ def _signed_checkpoint(key: NodeKey, node: str, seq: int, hash_: str, ts: dateti
 
 async def checkpoint_now(session: AsyncSession, *, key: NodeKey, node: str, ts: datetime) -> int | None:
     """Sign the current head (for `dgov audit checkpoint` and before an archive export)."""
-    head = (
-        await session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update())
-    ).one()
+    head = (await session.execute(_HEAD.with_for_update())).one()
     if head.seq == 0:
         return None
-    exists = await session.scalar(select(AuditCheckpoint.seq).where(AuditCheckpoint.seq == head.seq))
+    exists = await session.scalar(select(audit_checkpoints.c.seq).where(audit_checkpoints.c.seq == head.seq))
     if exists is None:
         await session.execute(
-            AuditCheckpoint.__table__.insert(), [_signed_checkpoint(key, node, head.seq, head.hash, ts)]
+            audit_checkpoints.insert(), [_signed_checkpoint(key, node, head.seq, head.hash, ts)]
         )
     return int(head.seq)
 
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """`first_bad_seq` is the earliest record the chain can no longer vouch for; `records` counts the
+    records before it (all of them when `ok`)."""
+
     ok: bool
     records: int
     checkpoints: int
@@ -139,11 +149,39 @@ class VerifyResult:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """A stored record whose values no longer decode (edited by hand): it cannot be the original."""
+
+    seq: int
+    error: str
+
+
+async def _fetch_batch(conn: AsyncConnection, after: int, batch: int) -> list[Any]:
+    t = audit_records
+    page = select(t).where(t.c.seq > after).order_by(t.c.seq).limit(batch)
+    try:
+        return list((await conn.execute(page)).all())
+    except (ValueError, TypeError):
+        pass
+    # Some row of this batch no longer decodes (bad JSON, an unparseable time): read them one by one so
+    # that verification names it instead of crashing.
+    seqs = (
+        await conn.execute(select(t.c.seq).where(t.c.seq > after).order_by(t.c.seq).limit(batch))
+    ).scalars().all()
+    rows: list[Any] = []
+    for s in seqs:
+        try:
+            rows.append((await conn.execute(select(t).where(t.c.seq == s))).one())
+        except (ValueError, TypeError) as exc:
+            rows.append(_Unreadable(int(s), f"{type(exc).__name__}: {exc}"))
+    return rows
+
+
 async def _stream_records(conn: AsyncConnection, batch: int = 5000) -> AsyncIterator[Any]:
-    t = AuditRecord.__table__
     last = 0
     while True:
-        rows = (await conn.execute(select(t).where(t.c.seq > last).order_by(t.c.seq).limit(batch))).all()
+        rows = await _fetch_batch(conn, last, batch)
         if not rows:
             return
         for row in rows:
@@ -151,48 +189,115 @@ async def _stream_records(conn: AsyncConnection, batch: int = 5000) -> AsyncIter
         last = rows[-1].seq
 
 
-async def verify(conn: AsyncConnection, *, key: NodeKey | None) -> VerifyResult:
-    """Walk the chain from genesis; the first record that does not fit is named."""
-    checkpoints = {
-        row.seq: row for row in (await conn.execute(select(AuditCheckpoint.__table__))).all()
-    }
-    expected_seq, prev, count = 1, GENESIS_HASH, 0
-    async for r in _stream_records(conn):
-        if r.seq != expected_seq:
-            return VerifyResult(False, count, len(checkpoints), expected_seq,
-                                f"record {expected_seq} is missing (next present is {r.seq})")
-        if r.prev_hash != prev:
-            return VerifyResult(False, count, len(checkpoints), r.seq,
-                                f"record {r.seq} does not follow record {r.seq - 1} (previous hash differs)")
-        h = record_hash(
-            seq=r.seq, ts=r.ts, prev_hash=r.prev_hash,
-            actor=r.actor, on_behalf_of=r.on_behalf_of, action=r.action, object_type=r.object_type,
-            object_id=r.object_id, legal_basis=r.legal_basis, details=r.details,
+def _stored_hash(r: Any) -> str | None:
+    try:
+        return record_hash(
+            seq=r.seq, ts=r.ts, prev_hash=r.prev_hash, actor=r.actor, on_behalf_of=r.on_behalf_of,
+            action=r.action, object_type=r.object_type, object_id=r.object_id, legal_basis=r.legal_basis,
+            details=r.details,
         )
-        if h != r.hash:
-            return VerifyResult(False, count, len(checkpoints), r.seq,
-                                f"record {r.seq} was changed (its content does not match its hash)")
-        cp = checkpoints.get(r.seq)
-        if cp is not None and cp.hash != h:
-            return VerifyResult(False, count, len(checkpoints), r.seq,
-                                f"record {r.seq} differs from the signed checkpoint at {r.seq}")
-        prev, expected_seq, count = h, expected_seq + 1, count + 1
-    head = (await conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1))).one()
-    if head.seq != count or head.hash != prev:
-        return VerifyResult(False, count, len(checkpoints), count + 1 if head.seq > count else head.seq,
-                            f"the chain ends at record {count} but its head says {head.seq}")
-    for cp in checkpoints.values():
-        if cp.seq > count:
-            return VerifyResult(False, count, len(checkpoints), count + 1,
-                                f"signed checkpoint {cp.seq} is past the end of the chain (records deleted)")
-        if key is None:
-            continue
-        if cp.key_id != key.key_id:
-            return VerifyResult(False, count, len(checkpoints), cp.seq,
-                                f"checkpoint {cp.seq} is signed by an unknown key {cp.key_id}")
-        msg = checkpoint_message(seq=cp.seq, hash_=cp.hash, ts=cp.ts, node=cp.node)
-        if not verify_signature(key.public_key, cp.signature, msg):
-            return VerifyResult(False, count, len(checkpoints), cp.seq,
-                                f"the signature of checkpoint {cp.seq} is not valid")
-    return VerifyResult(True, count, len(checkpoints))
+    except (TypeError, ValueError):  # e.g. a float written into details by hand: append never stores one
+        return None
 
+
+def _checkpoint_problem(cp: Any, key: NodeKey | None) -> str | None:
+    if key is None:
+        return None
+    if cp.key_id != key.key_id:
+        return f"checkpoint {cp.seq} is signed by an unknown key {cp.key_id}"
+    msg = checkpoint_message(seq=cp.seq, hash_=cp.hash, ts=cp.ts, node=cp.node)
+    if not verify_signature(key.public_key, cp.signature, msg):
+        return f"the signature of checkpoint {cp.seq} is not valid (forged or altered)"
+    return None
+
+
+def _successor_hash(nxt: Any, head: Any, seq: int) -> str | None:
+    """The hash that whatever follows record `seq` (the next record, or the head) holds for it."""
+    if nxt is None:
+        return str(head.hash) if head is not None and head.seq == seq else None
+    if isinstance(nxt, _Unreadable) or nxt.seq != seq + 1:
+        return None
+    return str(nxt.prev_hash)
+
+
+async def verify(conn: AsyncConnection, *, key: NodeKey | None) -> VerifyResult:
+    """Walk the chain from genesis; the first record that does not fit is named.
+
+    On a connection not yet in a transaction, the walk runs in one read-only snapshot (REPEATABLE READ
+    on PostgreSQL, a deferred transaction on SQLite), so appends committed meanwhile can neither raise
+    a false alarm (records newer than the head we read) nor hold the SQLite write lock for the walk.
+    """
+    if conn.in_transaction():
+        return await _verify(conn, key)
+    if conn.dialect.name == "sqlite":
+        conn = await conn.execution_options(sqlite_begin="DEFERRED")
+    async with conn.begin():
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        return await _verify(conn, key)
+
+
+async def _verify(conn: AsyncConnection, key: NodeKey | None) -> VerifyResult:
+    cps = (await conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq))).all()
+    checkpoints = {row.seq: row for row in cps}
+    head = (await conn.execute(_HEAD)).one_or_none()
+
+    def bad(seq: int, reason: str) -> VerifyResult:
+        return VerifyResult(False, max(seq - 1, 0), len(checkpoints), seq, reason)
+
+    records = _stream_records(conn)
+    expected, prev, vouched = 1, GENESIS_HASH, 0  # vouched: the last record a valid signature covers
+    r = await anext(records, None)
+    while r is not None:
+        if r.seq != expected:
+            return bad(expected, f"record {expected} is missing (the next one present is {r.seq})")
+        if isinstance(r, _Unreadable):
+            return bad(r.seq, f"record {r.seq} was changed: its stored values no longer decode ({r.error})")
+        h = _stored_hash(r)
+        if h is None or h != r.hash:
+            return bad(r.seq, f"record {r.seq} was changed (its content does not match its hash)")
+        nxt = await anext(records, None)
+        if r.prev_hash != prev:
+            if r.seq == 1:
+                return bad(1, "record 1 was changed: it does not start from the genesis hash")
+            # Records r-1 and r each match their own hash, yet r holds another hash for r-1: one of
+            # them was altered and rehashed. Rehashing r would also break r's link to what follows it;
+            # if that link holds, r-1 is the one rewritten.
+            succ = _successor_hash(nxt, head, r.seq)
+            if succ is not None and succ != h:
+                return bad(r.seq, f"record {r.seq} was changed and its hash recomputed "
+                                  f"(it no longer links to record {r.seq - 1} nor to what follows it)")
+            return bad(r.seq - 1, f"record {r.seq - 1} was changed and its hash recomputed "
+                                  f"(record {r.seq} holds a different hash for it)")
+        cp = checkpoints.get(r.seq)
+        if cp is not None:
+            problem = _checkpoint_problem(cp, key)
+            if problem is not None:
+                return bad(r.seq, problem)
+            if cp.hash != h:
+                return bad(vouched + 1, f"records {vouched + 1}–{r.seq} were rewritten: the chain's hash at "
+                                        f"record {r.seq} is not the one signed in checkpoint {r.seq}")
+            vouched = r.seq
+        prev, expected = h, expected + 1
+        r = nxt
+    count = expected - 1
+    if head is None:
+        return bad(count + 1, "the head row of the chain is missing")
+    if head.seq > count:
+        return bad(count + 1, f"records {count + 1}–{head.seq} are missing: the chain ends at record {count} "
+                              f"but its head says {head.seq}")
+    if head.seq < count:
+        return bad(head.seq + 1, f"records {head.seq + 1}–{count} were added outside the chain "
+                                 f"(its head says {head.seq})")
+    if head.hash != prev:
+        return bad(max(count, 1), f"record {count} was changed and its hash recomputed "
+                                  f"(the chain's head holds a different hash for it)")
+    for cp in checkpoints.values():
+        if cp.seq <= count:
+            continue
+        problem = _checkpoint_problem(cp, key)
+        if problem is not None:
+            return bad(cp.seq, problem)
+        return bad(count + 1, f"records {count + 1}–{cp.seq} were deleted: checkpoint {cp.seq} was signed "
+                              f"over them but the chain ends at record {count}")
+    return VerifyResult(True, count, len(checkpoints))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -23,7 +23,7 @@ DEFAULT = "vi"
 current_locale: ContextVar[str] = ContextVar("dgov_locale", default=DEFAULT)
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> NullTranslations:
     po = resources.files("dgov") / "locale" / locale / "LC_MESSAGES" / "messages.po"
     if not po.is_file():

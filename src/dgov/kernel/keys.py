@@ -54,7 +54,9 @@ class NodeKey:
 
 def verify_signature(public_key: Ed25519PublicKey, signature_b64url: str, data: bytes) -> bool:
     try:
-        public_key.verify(base64.urlsafe_b64decode(signature_b64url + "=" * (-len(signature_b64url) % 4)), data)
+        public_key.verify(
+            base64.urlsafe_b64decode(signature_b64url + "=" * (-len(signature_b64url) % 4)), data
+        )
     except (InvalidSignature, ValueError):
         return False
     return True

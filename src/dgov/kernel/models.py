@@ -82,7 +82,9 @@ class OutboxDelivery(Base):
     consumer: Mapped[str] = mapped_column(String(100))
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (UniqueConstraint("message_id", "consumer", name="uq_outbox_deliveries_message_consumer"),)
+    __table_args__ = (
+        UniqueConstraint("message_id", "consumer", name="uq_outbox_deliveries_message_consumer"),
+    )
 
 
 # Core tables for hot paths (bulk inserts, claims): typed as Table, which `Model.__table__` is not.
