@@ -1,0 +1,10 @@
+"""Identity: citizens' and officials' accounts, login with assurance levels, sessions, roles scoped to
+an agency and an administrative unit, and the OpenID Connect provider every other application uses.
+
+Other domains import only from here.
+"""
+
+from dgov.identity.authz import Principal, can, require
+from dgov.identity.national_id import IdNumberError, parse_id_number, validate_id_number
+
+__all__ = ["IdNumberError", "Principal", "can", "parse_id_number", "require", "validate_id_number"]

@@ -1,0 +1,137 @@
+"""Authorisation as a service-layer function: `can(principal, action, resource)`.
+
+Every use case calls `require(...)` before it acts, whatever the entry point (page, API, CLI), so a
+route that forgets a check still cannot act. Rules are plain functions registered per action; other
+domains register theirs with `register`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dgov.identity.roles import NATIONWIDE
+from dgov.kernel.errors import Forbidden, Unauthenticated
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    agency: str
+    role: str
+    unit: str  # an administrative unit code, or "*" for nationwide
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a person (citizen, official, operator), an OAuth client, or the system itself."""
+
+    kind: str  # anonymous | citizen | official | operator | client | system
+    account_id: uuid.UUID | None = None
+    level: int = 0  # assurance level of the login (0 anonymous, 1 password, 2 second factor)
+    roles: tuple[RoleGrant, ...] = ()
+    client_id: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    # Set when a parent acts for a child under 14: account_id is the parent, acting_for the child.
+    acting_for: uuid.UUID | None = None
+
+    @property
+    def ref(self) -> str:
+        """How the audit chain names this actor."""
+        if self.kind == "client":
+            return f"client:{self.client_id}"
+        if self.account_id is not None:
+            return f"{self.kind}:{self.account_id}"
+        return self.kind
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind != "anonymous"
+
+    def holds(self, role: str, *, agency: str | None = None, unit: str | None = None) -> bool:
+        return any(
+            g.role == role
+            and (agency is None or g.agency == agency)
+            and (unit is None or g.unit in (unit, NATIONWIDE))
+            for g in self.roles
+        )
+
+
+ANONYMOUS = Principal(kind="anonymous")
+SYSTEM = Principal(kind="system")
+
+Rule = Callable[[Principal, Any], bool]
+_rules: dict[str, Rule] = {}
+
+
+def register(action: str) -> Callable[[Rule], Rule]:
+    def add(rule: Rule) -> Rule:
+        if action in _rules and _rules[action] is not rule:
+            raise ValueError(f"action {action!r} already has a rule")
+        _rules[action] = rule
+        return rule
+
+    return add
+
+
+def actions() -> list[str]:
+    return sorted(_rules)
+
+
+def can(principal: Principal, action: str, resource: Any = None) -> bool:
+    rule = _rules.get(action)
+    if rule is None:
+        raise KeyError(f"unknown action {action!r}")  # a typo must not silently deny or allow
+    if principal.kind == "system":
+        return True
+    return rule(principal, resource)
+
+
+def require(principal: Principal, action: str, resource: Any = None) -> None:
+    if can(principal, action, resource):
+        return
+    if not principal.authenticated:
+        raise Unauthenticated()
+    raise Forbidden()
+
+
+def is_operator(p: Principal) -> bool:
+    return p.kind == "operator" or p.holds("operator")
+
+
+# --- identity's own actions ------------------------------------------------------------------------
+
+
+@register("identity.account.view")
+def _view_account(p: Principal, account: Any) -> bool:
+    """One's own account, a child's account by its guardian, or any account by an operator."""
+    if is_operator(p):
+        return True
+    return p.account_id is not None and p.account_id in (account.id, getattr(account, "guardian_id", None))
+
+
+@register("identity.account.act_for")
+def _act_for(p: Principal, child: Any) -> bool:
+    return p.kind == "citizen" and p.account_id is not None and child.guardian_id == p.account_id
+
+
+@register("identity.account.manage_security")
+def _manage_security(p: Principal, account: Any) -> bool:
+    """Second factor, password and sessions: only the person themself."""
+    return p.account_id is not None and p.account_id == account.id
+
+
+@register("identity.official.manage")
+def _manage_officials(p: Principal, _resource: Any) -> bool:
+    return is_operator(p) and p.level >= 2
+
+
+@register("identity.client.manage")
+def _manage_clients(p: Principal, _resource: Any) -> bool:
+    return is_operator(p) and p.level >= 2
+
+
+@register("identity.citizen.create")
+def _create_citizen(p: Principal, _resource: Any) -> bool:
+    return is_operator(p)

@@ -1,0 +1,48 @@
+"""What identity's use cases need from the running node, passed explicitly (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from dgov.kernel.crypto import SecretBox
+from dgov.kernel.uow import Database
+
+
+class PersonVerifier(Protocol):
+    """Checks a new citizen account against the population registry (wired by the registries domain)."""
+
+    async def verify(self, *, id_number: str, full_name: str, birth_date: object, sex: str) -> bool: ...
+
+
+class AcceptAll:
+    async def verify(self, *, id_number: str, full_name: str, birth_date: object, sex: str) -> bool:
+        return True
+
+
+@dataclass
+class Policy:
+    session_idle: timedelta = timedelta(minutes=30)
+    session_absolute: timedelta = timedelta(hours=12)
+    pending_login: timedelta = timedelta(minutes=5)
+    code_ttl: timedelta = timedelta(minutes=15)
+    # Account throttling: from the 5th failure on, growing waits; from the 9th, a 15-minute lock.
+    free_failures: int = 4
+    lock_after: int = 9
+    lock_for: timedelta = timedelta(minutes=15)
+    # Address throttling across accounts.
+    ip_window: timedelta = timedelta(minutes=15)
+    ip_max_failures: int = 30
+
+
+@dataclass
+class IdentityContext:
+    db: Database
+    secret: str
+    issuer: str = "http://127.0.0.1:8000"
+    policy: Policy = field(default_factory=Policy)
+    verifier: PersonVerifier = field(default_factory=AcceptAll)
+
+    def box(self, purpose: str) -> SecretBox:
+        return SecretBox(self.secret, purpose)

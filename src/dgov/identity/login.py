@@ -1,0 +1,211 @@
+"""Logging in: password (assurance level 1), then the second factor (level 2) when enrolled.
+
+Throttling is two-sided: failures on one account slow that account down (growing waits, then a
+15-minute lock) and failures from one address across accounts stop that address for a while.
+Every failure is audited and nothing is granted on a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+
+from dgov.identity import passwords, sessions, totp
+from dgov.identity.context import IdentityContext
+from dgov.identity.models import Account, LoginSession, Throttle
+from dgov.identity.service import TOTP_PURPOSE
+from dgov.kernel import clock
+from dgov.kernel.audit import AuditEntry
+from dgov.kernel.errors import DomainError, TooManyRequests
+from dgov.kernel.uow import UnitOfWork
+
+
+class LoginFailed(DomainError):
+    status = 401
+    code = "login-failed"
+    title = "Login failed"
+
+
+@dataclass(frozen=True)
+class LoginStep:
+    token: str
+    second_factor_required: bool
+    account_id: object
+
+
+def _account_wait(failures: int, ctx: IdentityContext) -> timedelta | None:
+    p = ctx.policy
+    if failures <= p.free_failures:
+        return None
+    if failures >= p.lock_after:
+        return p.lock_for
+    return timedelta(seconds=15 * 2 ** (failures - p.free_failures - 1))  # 15 s, 30 s, 60 s, 120 s
+
+
+def _too_many(until: datetime) -> TooManyRequests:
+    seconds = max(1, int((until - clock.now()).total_seconds()))
+    minutes = max(1, -(-seconds // 60))
+    return TooManyRequests(
+        "Too many failed attempts. Try again in {minutes} minute(s).",
+        params={"minutes": minutes},
+        extra={"retry_after": seconds},
+    )
+
+
+async def _check_address(uow: UnitOfWork, ctx: IdentityContext, ip: str | None) -> None:
+    if not ip:
+        return
+    row = await uow.session.get(Throttle, f"ip:{ip}")
+    if row is None:
+        return
+    until = row.window_start + ctx.policy.ip_window
+    if row.count >= ctx.policy.ip_max_failures and until > clock.now():
+        raise _too_many(until)
+
+
+async def _count_address_failure(uow: UnitOfWork, ctx: IdentityContext, ip: str | None) -> None:
+    if not ip:
+        return
+    now = clock.now()
+    row = await uow.session.get(Throttle, f"ip:{ip}")
+    if row is None:
+        uow.session.add(Throttle(key=f"ip:{ip}", window_start=now, count=1))
+    elif row.window_start + ctx.policy.ip_window <= now:
+        row.window_start, row.count = now, 1
+    else:
+        row.count += 1
+
+
+async def _fail(
+    uow: UnitOfWork,
+    ctx: IdentityContext,
+    account: Account | None,
+    *,
+    ip: str | None,
+    reason: str,
+    identifier: str,
+) -> None:
+    """Record the failure (account counter, address counter, audit) and commit it before refusing."""
+    if account is not None:
+        account.failed_logins += 1
+        wait = _account_wait(account.failed_logins, ctx)
+        if wait is not None:
+            account.locked_until = clock.now() + wait
+    await _count_address_failure(uow, ctx, ip)
+    uow.audit(
+        AuditEntry(
+            actor="anonymous",
+            action="identity.login_failed",
+            object_type="account",
+            object_id=str(account.id) if account else "unknown",
+            details={
+                "reason": reason,
+                "ip": ip or "",
+                "identifier_kind": "id_number" if identifier.isdigit() else "username",
+            },
+        )
+    )
+    await uow.commit()
+
+
+async def password_step(
+    ctx: IdentityContext,
+    *,
+    identifier: str,
+    password: str,
+    ip: str | None,
+    user_agent: str | None,
+    previous_token: str | None = None,
+) -> LoginStep:
+    identifier = identifier.strip()
+    async with ctx.db.uow() as uow:
+        await _check_address(uow, ctx, ip)
+        account = await uow.session.scalar(
+            select(Account).where(
+                or_(Account.id_number == identifier, Account.username == identifier.lower())
+            )
+        )
+        if account is not None and account.locked_until is not None and account.locked_until > clock.now():
+            # Refused without checking the password: guessing during a lock learns nothing.
+            await _count_address_failure(uow, ctx, ip)
+            await uow.commit()
+            raise _too_many(account.locked_until)
+        ok = passwords.verify_password(account.password_hash if account else None, password)
+        if account is None or not ok or account.status != "active":
+            reason = "unknown_account" if account is None else ("bad_password" if not ok else account.status)
+            await _fail(uow, ctx, account, ip=ip, reason=reason, identifier=identifier)
+            if account is not None and account.status == "pending" and ok:
+                raise LoginFailed("This account is not activated yet; enter the code we sent you")
+            raise LoginFailed("The ID number or password is not correct")
+        if account.password_hash and passwords.needs_rehash(account.password_hash):
+            account.password_hash = passwords.hash_password(password)
+        if previous_token:
+            prev = await uow.session.get(LoginSession, sessions.token_id(previous_token))
+            if prev is not None and prev.revoked_at is None:
+                prev.revoked_at = clock.now()
+        needs_2fa = account.totp_secret is not None
+        if not needs_2fa:
+            account.failed_logins = 0
+            account.locked_until = None
+        token = await sessions.create_in(
+            uow, ctx, account, level=0 if needs_2fa else 1, amr=["pwd"], ip=ip, user_agent=user_agent
+        )
+        uow.audit(
+            AuditEntry(
+                actor=f"{account.kind}:{account.id}",
+                action="identity.password_ok" if needs_2fa else "identity.login",
+                object_type="account",
+                object_id=str(account.id),
+                details={"level": 0 if needs_2fa else 1},
+            )
+        )
+        await uow.commit()
+    return LoginStep(token=token, second_factor_required=needs_2fa, account_id=account.id)
+
+
+async def second_factor_step(
+    ctx: IdentityContext, *, pending_token: str, code: str, ip: str | None, user_agent: str | None
+) -> str:
+    """Exchange a pending session and a TOTP code for a level-2 session (a new token)."""
+    pending = await sessions.resolve(ctx, pending_token, pending=True)
+    if pending is None:
+        raise LoginFailed("Your login has expired; please start again")
+    async with ctx.db.uow() as uow:
+        await _check_address(uow, ctx, ip)
+        account = await uow.session.get(Account, pending.account.id)
+        assert account is not None and account.totp_secret is not None
+        if account.locked_until is not None and account.locked_until > clock.now():
+            raise _too_many(account.locked_until)
+        secret = ctx.box(TOTP_PURPOSE).open(account.totp_secret)
+        step = totp.matching_step(secret, code, at=clock.now(), after_step=account.totp_last_step)
+        if step is None:
+            await _fail(uow, ctx, account, ip=ip, reason="bad_totp", identifier=account.id_number or "x")
+            raise LoginFailed("The code is not correct or has expired")
+        account.totp_last_step = step
+        account.failed_logins = 0
+        account.locked_until = None
+        old = await uow.session.get(LoginSession, pending.session.id)
+        assert old is not None
+        old.revoked_at = clock.now()
+        token = await sessions.create_in(
+            uow,
+            ctx,
+            account,
+            level=2,
+            amr=["pwd", "otp"],
+            ip=ip,
+            user_agent=user_agent,
+        )
+        uow.audit(
+            AuditEntry(
+                actor=f"{account.kind}:{account.id}",
+                action="identity.login",
+                object_type="account",
+                object_id=str(account.id),
+                details={"level": 2},
+            )
+        )
+        await uow.commit()
+    return token
