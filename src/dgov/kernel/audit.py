@@ -4,10 +4,16 @@ A record's hash covers its canonical JSON encoding (which includes the previous 
 deleting or reordering any record breaks the chain from that point on. Every `checkpoint_every`
 records the node signs (seq, hash) with its Ed25519 key, so that even a full recomputation of the
 chain by someone with database access is detected: they cannot forge the checkpoint signatures.
+
+`verify` names the earliest record it can no longer vouch for: one whose content does not match its
+hash, a missing one, whichever of two neighbours was rehashed, or, after a full recomputation, the
+first record after the last checkpoint that still holds (the change lies somewhere up to the next
+one). Records after the last checkpoint can be recomputed unseen; `checkpoint_now` closes that window.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +28,7 @@ from dgov.kernel.models import AuditHead, audit_checkpoints, audit_records
 
 GENESIS_HASH = "0" * 64
 _HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 def _ts_text(ts: datetime) -> str:
@@ -174,7 +181,7 @@ async def _fetch_batch(conn: AsyncConnection, after: int, batch: int) -> list[An
         try:
             rows.append((await conn.execute(select(t).where(t.c.seq == s))).one())
         except (ValueError, TypeError) as exc:
-            rows.append(_Unreadable(int(s), f"{type(exc).__name__}: {exc}"))
+            rows.append(_Unreadable(int(s), type(exc).__name__))  # not str(exc): it may quote stored text
     return rows
 
 
@@ -204,7 +211,9 @@ def _checkpoint_problem(cp: Any, key: NodeKey | None) -> str | None:
     if key is None:
         return None
     if cp.key_id != key.key_id:
-        return f"checkpoint {cp.seq} is signed by an unknown key {cp.key_id}"
+        # Reasons never echo stored text (an operator's terminal renders them): a key id is base64url.
+        shown = cp.key_id if _KEY_ID.fullmatch(str(cp.key_id)) else "(not a key id)"
+        return f"checkpoint {cp.seq} is signed by an unknown key {shown}"
     msg = checkpoint_message(seq=cp.seq, hash_=cp.hash, ts=cp.ts, node=cp.node)
     if not verify_signature(key.public_key, cp.signature, msg):
         return f"the signature of checkpoint {cp.seq} is not valid (forged or altered)"
