@@ -13,11 +13,12 @@ from rich.table import Table
 from sqlalchemy import select, text
 
 from dgov import __version__
+from dgov.clisupport import run_with_runtime
 from dgov.domains import domain_modules
 from dgov.kernel import audit as audit_chain
 from dgov.kernel import clock, migrate
 from dgov.kernel.audit import AuditEntry
-from dgov.kernel.config import Settings, get_settings
+from dgov.kernel.config import get_settings
 from dgov.kernel.keys import NODE_KEY_FILE, ensure_node_key, ensure_secret
 from dgov.kernel.logging import uvicorn_log_config
 from dgov.kernel.models import AuditRecord
@@ -36,14 +37,6 @@ err = Console(stderr=True)
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
-
-
-async def with_runtime(settings: Settings, fn: Any) -> Any:
-    rt = Runtime.build(settings)
-    try:
-        return await fn(rt)
-    finally:
-        await rt.close()
 
 
 @app.command()
@@ -104,7 +97,7 @@ def demo(
         loaded = await _load_demo(rt)
         console.print(f"[green]demo data loaded[/] ({', '.join(loaded) or 'kernel only'})")
 
-    run(with_runtime(get_settings(), go))
+    run_with_runtime(go)
 
 
 @app.command()
@@ -123,7 +116,7 @@ def init(with_demo: Annotated[bool, typer.Option("--demo/--no-demo")] = True) ->
             loaded = await _load_demo(rt)
             console.print(f"[green]demo data loaded[/] ({', '.join(loaded) or 'kernel only'})")
 
-    run(with_runtime(settings, go))
+    run_with_runtime(go)
 
 
 @app.command()
@@ -204,7 +197,7 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         async with rt.db.engine.connect() as conn:
             return await audit_chain.verify(conn, key=rt.node_key)
 
-    result: audit_chain.VerifyResult = run(with_runtime(get_settings(), go))
+    result: audit_chain.VerifyResult = run_with_runtime(go)
     if as_json:
         console.print_json(json.dumps(result.__dict__))
     elif result.ok:
@@ -229,7 +222,7 @@ def audit_checkpoint() -> None:
             await uow.commit()
         return seq
 
-    seq = run(with_runtime(get_settings(), go))
+    seq = run_with_runtime(go)
     console.print("chain is empty" if seq is None else f"checkpoint signed at record {seq}")
 
 
@@ -246,7 +239,7 @@ def outbox_run(once: Annotated[bool, typer.Option(help="Deliver what is due, the
         stop = asyncio.Event()
         await rt.dispatcher.run_forever(stop)
 
-    run(with_runtime(get_settings(), go))
+    run_with_runtime(go)
 
 
 @outbox_app.command("status")
@@ -263,7 +256,7 @@ def outbox_status() -> None:
                 ).all()
             )
 
-    rows = run(with_runtime(get_settings(), go))
+    rows = run_with_runtime(go)
     table = Table("status", "messages")
     for status, n in rows:
         table.add_row(status, str(n))

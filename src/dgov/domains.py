@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DOMAINS: tuple[str, ...] = ("identity",)
+DOMAINS: tuple[str, ...] = ("notify", "identity")
 
 
 def _optional(module: str) -> ModuleType | None:

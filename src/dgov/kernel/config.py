@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
+    # The address people and relying parties reach this node at (the OIDC issuer); defaults to host:port.
+    public_url: str = ""
     # Where `npm ci` put front-end packages; pages are served from here so no CDN is ever needed.
     assets_dir: Path = Path("node_modules")
     secret_key: SecretStr | None = None
@@ -50,6 +52,10 @@ class Settings(BaseSettings):
         """The async SQLAlchemy URL; an empty setting means the embedded SQLite file under `data_dir`."""
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'dgov.sqlite3'}"
         return to_async_url(url)
+
+    @property
+    def issuer(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def keys_dir(self) -> Path:

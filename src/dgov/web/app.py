@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     app.include_router(ops.router)
     app.include_router(pages.router)
+    domain_modules("events")  # importing a domain's events module subscribes its outbox consumers
     for _name, module in domain_modules("api") + domain_modules("pages"):
         app.include_router(module.router)
 

@@ -10,14 +10,14 @@ from starlette.responses import RedirectResponse, Response
 
 from dgov.kernel import i18n
 from dgov.web.middleware import LANG_COOKIE
-from dgov.web.templating import render
+from dgov.web.templating import page
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
 async def home(request: Request) -> Response:
-    return render(request, "home.html")
+    return await page(request, "home.html")
 
 
 def _safe_next(target: str | None) -> str:

@@ -9,11 +9,12 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from dgov.kernel.audit import CheckpointPolicy
 from dgov.kernel.config import Settings
 from dgov.kernel.db import make_engine
-from dgov.kernel.keys import NodeKey, ensure_node_key
+from dgov.kernel.keys import NodeKey, ensure_node_key, ensure_secret
 from dgov.kernel.outbox import Dispatcher
 from dgov.kernel.uow import Database
 
@@ -24,6 +25,9 @@ class Runtime:
     db: Database
     node_key: NodeKey
     dispatcher: Dispatcher
+    secret: str = ""
+    # Per-domain objects built once per process (e.g. identity's context), keyed by domain name.
+    extras: dict[str, Any] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
@@ -40,7 +44,12 @@ class Runtime:
             poll_seconds=settings.outbox_poll_seconds,
         )
         db.after_commit.append(dispatcher.wake)
-        return cls(settings=settings, db=db, node_key=key, dispatcher=dispatcher)
+        secret = (
+            settings.secret_key.get_secret_value()
+            if settings.secret_key
+            else ensure_secret(settings.keys_dir)
+        )
+        return cls(settings=settings, db=db, node_key=key, dispatcher=dispatcher, secret=secret)
 
     def start_background(self) -> None:
         self._stop.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
@@ -45,3 +46,24 @@ def render(
         **(context or {}),
     }
     return HTMLResponse(env.get_template(template).render(ctx), status_code=status)
+
+
+ContextProcessor = Callable[[Request], Awaitable[dict[str, Any]]]
+_processors: list[ContextProcessor] = []
+
+
+def add_context_processor(fn: ContextProcessor) -> None:
+    """Domains add what every full page shows (e.g. identity: who is logged in)."""
+    if fn not in _processors:
+        _processors.append(fn)
+
+
+async def page(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HTMLResponse:
+    """Render a full page: the context processors' values first, the page's own on top."""
+    merged: dict[str, Any] = {}
+    for fn in _processors:
+        merged.update(await fn(request))
+    merged.update(context or {})
+    return render(request, template, merged, status=status)

@@ -1,0 +1,36 @@
+"""Message templates: msgids translated into the recipient's language (Vietnamese by default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dgov.kernel.i18n import current_locale
+from dgov.kernel.i18n import gettext as _
+
+
+@dataclass(frozen=True)
+class Template:
+    subject: str
+    body: str
+
+
+TEMPLATES: dict[str, Template] = {
+    "identity.activate": Template(
+        subject="Your dgov activation code",
+        body="Hello {name}, your activation code is {code}. It is valid for 15 minutes. Never share it.",
+    ),
+    "identity.reset": Template(
+        subject="Your dgov password reset code",
+        body="Hello {name}, your password reset code is {code}. It is valid for 15 minutes. "
+        "If you did not ask for it, ignore this message.",
+    ),
+}
+
+
+def render(template: str, params: dict[str, str], *, locale: str = "vi") -> tuple[str, str]:
+    t = TEMPLATES[template]
+    token = current_locale.set(locale)
+    try:
+        return _(t.subject, **params), _(t.body, **params)
+    finally:
+        current_locale.reset(token)
