@@ -1,6 +1,8 @@
 # dgov — two commands: `make run` and `make test`. Everything they need is installed from here.
 SHELL := /bin/bash
-PY ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first interpreter that actually runs and is 3.11+ (pyenv shims may exist for versions not active).
+PY ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,7 +15,7 @@ help:
 	@echo "make test  - install what the checks need and run every check (SQLite, PostgreSQL, browser)"
 
 $(STAMP): pyproject.toml
-	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dgov needs Python 3.11 or newer")'
+	@test -n "$(PY)" || { echo "dgov needs Python 3.11 or newer (python3 on PATH)"; exit 1; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
