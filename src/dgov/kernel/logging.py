@@ -33,7 +33,8 @@ def mask_ids(text: str) -> str:
     return _ID_RE.sub(repl, text)
 
 
-_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# uvicorn adds `color_message` (the same text with ANSI colours) to its records: noise in JSON.
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
