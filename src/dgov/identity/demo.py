@@ -129,6 +129,6 @@ async def load(rt: Runtime) -> None:
             agency=agency,
             role=role,
             unit=unit,
-            password=OFFICIAL_PASSWORD,
+            password=OPERATOR_PASSWORD if role == "operator" else OFFICIAL_PASSWORD,
             totp_secret=seed,
         )
