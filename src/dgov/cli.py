@@ -57,30 +57,32 @@ def migrate_cmd(revision: str = "head") -> None:
 DEMO_ACTION = "system.demo_loaded"
 
 
-async def _demo_loaded(rt: Runtime) -> bool:
+async def _domains_with_demo(rt: Runtime) -> set[str]:
+    """Domains whose demo data this database already holds (one audit marker per domain), so a
+    domain added to a node later still gets its demo data from `dgov init`."""
     async with rt.db.uow(readonly=True) as uow:
-        found = await uow.session.scalar(
-            select(AuditRecord.seq).where(AuditRecord.action == DEMO_ACTION).limit(1)
-        )
-    return found is not None
-
-
-async def _load_demo(rt: Runtime) -> list[str]:
-    loaded = []
-    for name, module in domain_modules("demo"):
-        await module.load(rt)
-        loaded.append(name)
-    async with rt.db.uow() as uow:
-        uow.audit(
-            AuditEntry(
-                actor="system:cli",
-                action=DEMO_ACTION,
-                object_type="node",
-                object_id=rt.settings.node_name,
-                details={"domains": loaded},
+        rows = await uow.session.scalars(
+            select(AuditRecord.object_id).where(
+                AuditRecord.action == DEMO_ACTION, AuditRecord.object_type == "domain"
             )
         )
-        await uow.commit()
+        return set(rows)
+
+
+async def _load_demo(rt: Runtime, *, force: bool) -> list[str]:
+    """Each domain's loader is idempotent; without `force` a domain already loaded is skipped."""
+    done = set() if force else await _domains_with_demo(rt)
+    loaded = []
+    for name, module in domain_modules("demo"):
+        if name in done:
+            continue
+        await module.load(rt)
+        async with rt.db.uow() as uow:
+            uow.audit(
+                AuditEntry(actor="system:cli", action=DEMO_ACTION, object_type="domain", object_id=name)
+            )
+            await uow.commit()
+        loaded.append(name)
     return loaded
 
 
@@ -91,11 +93,10 @@ def demo(
     """Load the demo data set (accounts, registries, agencies…)."""
 
     async def go(rt: Runtime) -> None:
-        if not force and await _demo_loaded(rt):
-            console.print("demo data already loaded")
-            return
-        loaded = await _load_demo(rt)
-        console.print(f"[green]demo data loaded[/] ({', '.join(loaded) or 'kernel only'})")
+        loaded = await _load_demo(rt, force=force)
+        console.print(
+            f"[green]demo data loaded[/]: {', '.join(loaded)}" if loaded else "demo data already loaded"
+        )
 
     run_with_runtime(go)
 
@@ -112,9 +113,9 @@ def init(with_demo: Annotated[bool, typer.Option("--demo/--no-demo")] = True) ->
     console.print(f"[green]data directory[/] {settings.data_dir}")
 
     async def go(rt: Runtime) -> None:
-        if with_demo and not await _demo_loaded(rt):
-            loaded = await _load_demo(rt)
-            console.print(f"[green]demo data loaded[/] ({', '.join(loaded) or 'kernel only'})")
+        loaded = await _load_demo(rt, force=False) if with_demo else []
+        if loaded:
+            console.print(f"[green]demo data loaded[/]: {', '.join(loaded)}")
 
     run_with_runtime(go)
 
