@@ -61,7 +61,8 @@ async def totp_form(request: Request, next: str | None = None, required: str | N
     if isinstance(login, RedirectResponse):
         return login
     enrolment = service.start_totp_enrolment(login.account)
-    sealed = identity_context(request).box(ENROL_PURPOSE).seal(enrolment.secret)
+    # Bound to the account: a sealed secret from someone else's page must not enrol here.
+    sealed = identity_context(request).box(ENROL_PURPOSE).seal(f"{login.account.id}:{enrolment.secret}")
     return await page(
         request,
         "identity/totp.html",
@@ -86,8 +87,10 @@ async def totp_submit(request: Request) -> Response:
     sealed = str(form.get("enrolment", ""))
     nxt = _safe_next(str(form.get("next", "/account")))
     try:
-        secret = ctx.box(ENROL_PURPOSE).open(sealed)
+        owner, _sep, secret = ctx.box(ENROL_PURPOSE).open(sealed).partition(":")
     except ValueError:
+        return _redirect("/account/second-factor")
+    if owner != str(login.account.id) or not secret:
         return _redirect("/account/second-factor")
     try:
         await service.confirm_totp_enrolment(

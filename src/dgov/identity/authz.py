@@ -10,9 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from dgov.identity.roles import NATIONWIDE
+from dgov.kernel import clock
 from dgov.kernel.errors import Forbidden, Unauthenticated
 
 
@@ -102,24 +104,45 @@ def is_operator(p: Principal) -> bool:
 
 # --- identity's own actions ------------------------------------------------------------------------
 
+PEOPLE = frozenset({"citizen", "official", "operator"})
+GUARDIANSHIP_ENDS_AT = 14  # from 14 a child has a login of their own (see service.CHILD_AGE_LIMIT)
+
+
+def _is_person(p: Principal) -> bool:
+    """A person logged in (level 1+). An OAuth client acting for someone is not that person here: what
+    a client may do is decided by its scopes, in the rules of the actions it calls."""
+    return p.kind in PEOPLE and p.account_id is not None and p.level >= 1
+
+
+def _guards(p: Principal, child: Any) -> bool:
+    """`p` is the child's linked parent and the child is still under 14."""
+    born = getattr(child, "birth_date", None)
+    if not isinstance(born, date) or getattr(child, "guardian_id", None) != p.account_id:
+        return False
+    today = clock.now().date()
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return age < GUARDIANSHIP_ENDS_AT
+
 
 @register("identity.account.view")
 def _view_account(p: Principal, account: Any) -> bool:
-    """One's own account, a child's account by its guardian, or any account by an operator."""
-    if is_operator(p):
+    """One's own account, a child's account by its guardian, or any account by an operator at level 2."""
+    if is_operator(p) and p.level >= 2:
         return True
-    return p.account_id is not None and p.account_id in (account.id, getattr(account, "guardian_id", None))
+    if not _is_person(p):
+        return False
+    return p.account_id == account.id or (p.kind == "citizen" and _guards(p, account))
 
 
 @register("identity.account.act_for")
 def _act_for(p: Principal, child: Any) -> bool:
-    return p.kind == "citizen" and p.account_id is not None and child.guardian_id == p.account_id
+    return _is_person(p) and p.kind == "citizen" and _guards(p, child)
 
 
 @register("identity.account.manage_security")
 def _manage_security(p: Principal, account: Any) -> bool:
     """Second factor, password and sessions: only the person themself."""
-    return p.account_id is not None and p.account_id == account.id
+    return _is_person(p) and p.account_id == account.id
 
 
 @register("identity.official.manage")
@@ -134,4 +157,5 @@ def _manage_clients(p: Principal, _resource: Any) -> bool:
 
 @register("identity.citizen.create")
 def _create_citizen(p: Principal, _resource: Any) -> bool:
-    return is_operator(p)
+    """Creating an active account with a password vouches for a person: as strong a login as officials."""
+    return is_operator(p) and p.level >= 2

@@ -39,8 +39,16 @@ def add_citizen(
 
     async def go(rt: Runtime) -> None:
         account = await service.add_citizen(
-            context(rt), SYSTEM, id_number=id_number, full_name=full_name, birth_date=born, sex=sex.upper(),
-            password=password, totp_secret=totp_secret, email=email, phone=phone,
+            context(rt),
+            SYSTEM,
+            id_number=id_number,
+            full_name=full_name,
+            birth_date=born,
+            sex=sex.upper(),
+            password=password,
+            totp_secret=totp_secret,
+            email=email,
+            phone=phone,
         )
         console.print(f"citizen account {account.id} created")
 
@@ -61,8 +69,15 @@ def add_official(
 
     async def go(rt: Runtime) -> None:
         account = await service.add_official(
-            context(rt), SYSTEM, username=username, agency=agency, role=role, unit=unit, password=password,
-            full_name=full_name, totp_secret=totp_secret,
+            context(rt),
+            SYSTEM,
+            username=username,
+            agency=agency,
+            role=role,
+            unit=unit,
+            password=password,
+            full_name=full_name,
+            totp_secret=totp_secret,
         )
         console.print(f"official account {account.id} created")
 

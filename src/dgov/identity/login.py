@@ -110,6 +110,26 @@ async def _fail(
     await uow.commit()
 
 
+async def _refuse_locked(
+    uow: UnitOfWork, ctx: IdentityContext, account: Account, *, ip: str | None, identifier: str
+) -> None:
+    await _count_address_failure(uow, ctx, ip)
+    uow.audit(
+        AuditEntry(
+            actor="anonymous",
+            action="identity.login_failed",
+            object_type="account",
+            object_id=str(account.id),
+            details={
+                "reason": "locked",
+                "ip": ip or "",
+                "identifier_kind": "id_number" if identifier.isdigit() else "username",
+            },
+        )
+    )
+    await uow.commit()
+
+
 async def password_step(
     ctx: IdentityContext,
     *,
@@ -128,10 +148,12 @@ async def password_step(
             )
         )
         if account is not None and account.locked_until is not None and account.locked_until > clock.now():
-            # Refused without checking the password: guessing during a lock learns nothing.
-            await _count_address_failure(uow, ctx, ip)
-            await uow.commit()
-            raise _too_many(account.locked_until)
+            # Refused without checking the password: guessing during a lock learns nothing. Still audited
+            # (the owner should see the attack) and counted against the address, which bounds the records
+            # one address can add.
+            until = account.locked_until
+            await _refuse_locked(uow, ctx, account, ip=ip, identifier=identifier)
+            raise _too_many(until)
         ok = passwords.verify_password(account.password_hash if account else None, password)
         if account is None or not ok or account.status != "active":
             reason = "unknown_account" if account is None else ("bad_password" if not ok else account.status)
@@ -174,10 +196,15 @@ async def second_factor_step(
         raise LoginFailed("Your login has expired; please start again")
     async with ctx.db.uow() as uow:
         await _check_address(uow, ctx, ip)
-        account = await uow.session.get(Account, pending.account.id)
-        assert account is not None and account.totp_secret is not None
+        # Locked, so that two requests with the same code cannot both pass the replay check.
+        account = await uow.session.get(Account, pending.account.id, with_for_update=True)
+        old = await uow.session.get(LoginSession, pending.session.id, with_for_update=True)
+        if account is None or account.totp_secret is None or old is None or old.revoked_at is not None:
+            raise LoginFailed("Your login has expired; please start again")
         if account.locked_until is not None and account.locked_until > clock.now():
-            raise _too_many(account.locked_until)
+            until = account.locked_until
+            await _refuse_locked(uow, ctx, account, ip=ip, identifier=account.id_number or "x")
+            raise _too_many(until)
         secret = ctx.box(TOTP_PURPOSE).open(account.totp_secret)
         step = totp.matching_step(secret, code, at=clock.now(), after_step=account.totp_last_step)
         if step is None:
@@ -186,8 +213,6 @@ async def second_factor_step(
         account.totp_last_step = step
         account.failed_logins = 0
         account.locked_until = None
-        old = await uow.session.get(LoginSession, pending.session.id)
-        assert old is not None
         old.revoked_at = clock.now()
         token = await sessions.create_in(
             uow,

@@ -145,8 +145,9 @@ async def second_factor_form(request: Request, next: str | None = None) -> Respo
 async def second_factor_submit(request: Request) -> Response:
     form = await _form(request)
     nxt = _safe_next(form.get("next"))
-    code = (form.get("code") or "").strip()
-    if not (code.isdigit() and len(code) == 6):
+    # Authenticator apps show "123 456": the space is for reading, not part of the code.
+    code = "".join((form.get("code") or "").split())
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         errors = {"code": _("Enter the 6-digit code from your authenticator app")}
         return await page(request, "identity/second_factor.html", {"next": nxt, "errors": errors}, status=422)
     ctx = identity_context(request)

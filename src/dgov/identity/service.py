@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from dgov.identity import passwords, totp
 from dgov.identity.authz import Principal, require
@@ -18,12 +19,15 @@ from dgov.identity.national_id import IdNumberError, validate_id_number
 from dgov.identity.roles import NATIONWIDE, ROLES
 from dgov.kernel import clock
 from dgov.kernel.audit import AuditEntry
-from dgov.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from dgov.kernel.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from dgov.kernel.ids import new_id
 from dgov.kernel.uow import UnitOfWork
 
 TOTP_PURPOSE = "identity.totp"
 CHILD_AGE_LIMIT = 14
+MAX_CODE_ATTEMPTS = 5
+MAX_RESET_CODES_PER_HOUR = 5
+PHONE = re.compile(r"\+?[0-9]{8,15}")  # E.164 allows at most 15 digits
 
 
 def code_hash(code: str) -> str:
@@ -40,12 +44,37 @@ def _check_password(password: str, *, field: str, user_inputs: list[str]) -> Non
         raise ValidationFailed(errors=[FieldError((field,), p) for p in problems])
 
 
+def _personal_inputs(full_name: str, id_number: str, birth_date: date | None) -> list[str]:
+    """What a password must not be built from: the person's name, ID number and birth date."""
+    inputs = [full_name, id_number]
+    if birth_date is not None:
+        inputs += [birth_date.isoformat(), birth_date.strftime("%d%m%Y"), birth_date.strftime("%d%m%y")]
+    return inputs
+
+
+def _normal_phone(phone: str | None) -> str | None:
+    """People write "0912 000 001" or "0912.000.001"; the number is the digits (and a leading +)."""
+    return re.sub(r"[\s.()-]", "", phone) or None if phone else None
+
+
+def _check_contact(email: str | None, phone: str | None) -> list[FieldError]:
+    # The column sizes: PostgreSQL refuses a longer value with an error, not a message for the person.
+    errors = []
+    if email is not None and (len(email) > 200 or "@" not in email):
+        errors.append(FieldError(("email",), "Enter a valid email address"))
+    if phone is not None and not PHONE.fullmatch(phone):
+        errors.append(FieldError(("phone",), "Enter a phone number of 8 to 15 digits"))
+    return errors
+
+
 def _check_citizen(id_number: str, full_name: str, birth_date: date, sex: str) -> list[FieldError]:
     errors: list[FieldError] = []
     if sex not in ("M", "F"):
         errors.append(FieldError(("sex",), "Choose male or female"))
     if not full_name.strip():
         errors.append(FieldError(("full_name",), "Enter the full name"))
+    elif len(full_name.strip()) > 200:
+        errors.append(FieldError(("full_name",), "Use at most 200 characters"))
     if birth_date > clock.now().date():
         errors.append(FieldError(("birth_date",), "The birth date cannot be in the future"))
     try:
@@ -75,12 +104,45 @@ async def add_citizen(
 ) -> Account:
     """An operator (or the demo) creates an active citizen account."""
     require(actor, "identity.citizen.create")
+    return await _create_citizen(
+        ctx,
+        actor,
+        id_number=id_number,
+        full_name=full_name,
+        birth_date=birth_date,
+        sex=sex,
+        password=password,
+        totp_secret=totp_secret,
+        email=email,
+        phone=phone,
+        guardian_id=guardian_id,
+    )
+
+
+async def _create_citizen(
+    ctx: IdentityContext,
+    actor: Principal,
+    *,
+    id_number: str,
+    full_name: str,
+    birth_date: date,
+    sex: str,
+    password: str | None,
+    totp_secret: str | None,
+    email: str | None,
+    phone: str | None,
+    guardian_id: uuid.UUID | None,
+) -> Account:
+    """The creation itself; callers have checked that `actor` may create this account."""
     id_number = id_number.strip()
-    errors = _check_citizen(id_number, full_name, birth_date, sex)
+    email, phone = (email or "").strip() or None, _normal_phone(phone)
+    errors = _check_citizen(id_number, full_name, birth_date, sex) + _check_contact(email, phone)
     if errors:
         raise ValidationFailed(errors=errors)
     if password is not None:
-        _check_password(password, field="password", user_inputs=[full_name, id_number, *full_name.split()])
+        _check_password(
+            password, field="password", user_inputs=_personal_inputs(full_name, id_number, birth_date)
+        )
     if totp_secret is not None:
         _check_totp_secret(totp_secret)
     if not await ctx.verifier.verify(
@@ -117,7 +179,10 @@ async def add_citizen(
                 action="identity.citizen_created",
                 object_type="account",
                 object_id=str(account.id),
-                details={"second_factor": totp_secret is not None},
+                details={
+                    "second_factor": totp_secret is not None,
+                    "guardian": str(guardian_id) if guardian_id else None,
+                },
             )
         )
         await uow.commit()
@@ -139,25 +204,51 @@ def _check_totp_secret(secret: str) -> None:
 
 
 async def register_child(
-    ctx: IdentityContext, actor: Principal, *, id_number: str, full_name: str, birth_date: date, sex: str
+    ctx: IdentityContext,
+    actor: Principal,
+    *,
+    id_number: str,
+    full_name: str,
+    birth_date: date,
+    sex: str,
+    guardian_id: uuid.UUID | None = None,
 ) -> Account:
-    """Link a child under 14 under the acting parent's account (no login of its own)."""
-    if actor.kind != "citizen" or actor.account_id is None:
+    """Link a child under 14 under a parent's account (no login of its own).
+
+    A citizen links a child under their own account; an operator names the guardian. The audit record
+    names whoever did it (the parent), never a stand-in."""
+    if actor.kind == "citizen" and actor.account_id is not None and actor.level >= 1:
+        guardian_id = actor.account_id
+    else:
         require(actor, "identity.citizen.create")
+    errors: list[FieldError] = []
     if age_on(birth_date, clock.now().date()) >= CHILD_AGE_LIMIT:
-        raise ValidationFailed(
-            errors=[FieldError(("birth_date",), "Only children under 14 are linked to a parent")]
+        errors.append(FieldError(("birth_date",), "Only children under 14 are linked to a parent"))
+    async with ctx.db.uow(readonly=True) as uow:
+        guardian = await uow.session.get(Account, guardian_id) if guardian_id else None
+    if (
+        guardian is None
+        or guardian.kind != "citizen"
+        or guardian.status != "active"
+        or guardian.guardian_id is not None
+    ):
+        errors.append(
+            FieldError(("guardian_id",), "The parent or guardian must have an active citizen account")
         )
-    system_actor = Principal(kind="operator") if actor.kind == "citizen" else actor
-    return await add_citizen(
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return await _create_citizen(
         ctx,
-        system_actor,
+        actor,
         id_number=id_number,
         full_name=full_name,
         birth_date=birth_date,
         sex=sex,
         password=None,
-        guardian_id=actor.account_id if actor.kind == "citizen" else None,
+        totp_secret=None,
+        email=None,
+        phone=None,
+        guardian_id=guardian_id,
     )
 
 
@@ -167,6 +258,21 @@ async def children_of(ctx: IdentityContext, guardian_id: uuid.UUID) -> list[Acco
             select(Account).where(Account.guardian_id == guardian_id).order_by(Account.birth_date)
         )
         return list(rows)
+
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def _role_errors(agency: str, role: str, unit: str) -> list[FieldError]:
+    errors = []
+    if role not in ROLES:
+        errors.append(FieldError(("role",), "Unknown role"))
+    if not agency.strip() or len(agency.strip()) > 50:
+        errors.append(FieldError(("agency",), "Enter the agency code"))
+    # isdigit() alone would let full-width or other scripts' digits through.
+    if unit != NATIONWIDE and not (unit.isascii() and unit.isdigit() and len(unit) in (2, 5)):
+        errors.append(FieldError(("unit",), "Enter a province (2 digits) or commune (5 digits) code, or *"))
+    return errors
 
 
 async def add_official(
@@ -184,14 +290,14 @@ async def add_official(
     require(actor, "identity.official.manage")
     username = username.strip().lower()
     errors = []
-    if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
+    if not USERNAME.fullmatch(username):
         errors.append(FieldError(("username",), "Use letters, digits, dots, dashes or underscores"))
-    if role not in ROLES:
-        errors.append(FieldError(("role",), "Unknown role"))
-    if not agency.strip():
-        errors.append(FieldError(("agency",), "Enter the agency code"))
-    if unit != NATIONWIDE and not (unit.isdigit() and len(unit) in (2, 5)):
-        errors.append(FieldError(("unit",), "Enter a province (2 digits) or commune (5 digits) code, or *"))
+    elif username.isdigit():
+        # The login form looks a 12-digit identifier up as an ID number and as a username alike.
+        errors.append(FieldError(("username",), "A username cannot be only digits"))
+    if full_name is not None and len(full_name.strip()) > 200:
+        errors.append(FieldError(("full_name",), "Use at most 200 characters"))
+    errors += _role_errors(agency, role, unit)
     if errors:
         raise ValidationFailed(errors=errors)
     _check_password(password, field="password", user_inputs=[username, full_name or ""])
@@ -224,7 +330,7 @@ async def add_official(
                 action="identity.official_created",
                 object_type="account",
                 object_id=str(account.id),
-                details={"agency": agency, "role": role, "unit": unit},
+                details={"agency": agency.strip(), "role": role, "unit": unit},
             )
         )
         await uow.commit()
@@ -235,11 +341,18 @@ async def grant_role(
     ctx: IdentityContext, actor: Principal, *, account_id: uuid.UUID, agency: str, role: str, unit: str
 ) -> None:
     require(actor, "identity.official.manage")
-    if role not in ROLES:
-        raise ValidationFailed(errors=[FieldError(("role",), "Unknown role")])
+    errors = _role_errors(agency, role, unit)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    agency = agency.strip()
     async with ctx.db.uow() as uow:
-        if await uow.session.get(Account, account_id) is None:
+        target = await uow.session.get(Account, account_id)
+        if target is None:
             raise NotFound("No such account")
+        if target.kind == "citizen":
+            raise ValidationFailed(
+                errors=[FieldError(("role",), "Roles are held by officials, not citizens")]
+            )
         uow.session.add(OfficialRole(account_id=account_id, agency_code=agency, role=role, unit_code=unit))
         uow.audit(
             AuditEntry(
@@ -281,6 +394,9 @@ async def confirm_totp_enrolment(ctx: IdentityContext, actor: Principal, *, secr
         if account is None:
             raise NotFound("No such account")
         require(actor, "identity.account.manage_security", account)
+        if account.totp_secret is not None and actor.level < 2:
+            # Otherwise a password alone (a level-1 session) could swap the factor that guards level 2.
+            raise Forbidden("Log in with your current second factor to replace it")
         step = totp.matching_step(secret, code, at=clock.now(), after_step=None)
         if step is None:
             raise ValidationFailed(errors=[FieldError(("code",), "The code is not correct or has expired")])
@@ -346,9 +462,14 @@ async def register_citizen(
     email: str | None,
     phone: str | None,
 ) -> Account:
-    """Self-registration: a pending account, activated by the code sent to the person's phone or email."""
+    """Self-registration: a pending account, activated by the code sent to the person's phone or email.
+
+    A pending account whose activation code can no longer be used (expired or out of attempts) is
+    registered afresh: otherwise a lost code, or someone registering another person's number without
+    activating it, would block that number for good."""
     id_number = id_number.strip()
-    errors = _check_citizen(id_number, full_name, birth_date, sex)
+    email, phone = (email or "").strip() or None, _normal_phone(phone)
+    errors = _check_citizen(id_number, full_name, birth_date, sex) + _check_contact(email, phone)
     if not (email or phone):
         errors.append(
             FieldError(("phone",), "Enter a phone number or an email address for the activation code")
@@ -357,7 +478,9 @@ async def register_citizen(
         errors.append(FieldError(("birth_date",), "Children under 14 are registered by a parent"))
     if errors:
         raise ValidationFailed(errors=errors)
-    _check_password(password, field="password", user_inputs=[full_name, id_number, *full_name.split()])
+    _check_password(
+        password, field="password", user_inputs=_personal_inputs(full_name, id_number, birth_date)
+    )
     if not await ctx.verifier.verify(
         id_number=id_number, full_name=full_name, birth_date=birth_date, sex=sex
     ):
@@ -365,24 +488,33 @@ async def register_citizen(
             errors=[FieldError(("id_number",), "No person with these details is registered")]
         )
     async with ctx.db.uow() as uow:
-        if await _id_number_taken(uow, id_number):
-            raise Conflict("An account already exists for this personal identification number")
-        account = Account(
-            id=new_id(),
-            kind="citizen",
-            id_number=id_number,
-            full_name=full_name.strip(),
-            birth_date=birth_date,
-            sex=sex,
-            email=email or None,
-            phone=phone or None,
-            password_hash=passwords.hash_password(password),
-            status="pending",
-            failed_logins=0,
-            created_at=clock.now(),
-        )
-        uow.session.add(account)
-        await uow.flush()
+        account = await uow.session.scalar(select(Account).where(Account.id_number == id_number))
+        again = account is not None
+        if account is not None:
+            if account.status != "pending" or await _live_code(uow, account, "activate") is not None:
+                raise Conflict("An account already exists for this personal identification number")
+            account.full_name = full_name.strip()
+            account.birth_date, account.sex = birth_date, sex
+            account.email, account.phone = email or None, phone or None
+            account.password_hash = passwords.hash_password(password)
+            account.failed_logins, account.locked_until = 0, None
+        else:
+            account = Account(
+                id=new_id(),
+                kind="citizen",
+                id_number=id_number,
+                full_name=full_name.strip(),
+                birth_date=birth_date,
+                sex=sex,
+                email=email or None,
+                phone=phone or None,
+                password_hash=passwords.hash_password(password),
+                status="pending",
+                failed_logins=0,
+                created_at=clock.now(),
+            )
+            uow.session.add(account)
+            await uow.flush()
         await issue_code(uow, ctx, account, "activate")
         uow.audit(
             AuditEntry(
@@ -390,13 +522,15 @@ async def register_citizen(
                 action="identity.citizen_registered",
                 object_type="account",
                 object_id=str(account.id),
+                details={"again": again},
             )
         )
         await uow.commit()
     return account
 
 
-async def _consume_code(uow: UnitOfWork, account: Account, purpose: str, code: str) -> bool:
+async def _live_code(uow: UnitOfWork, account: Account, purpose: str) -> OneTimeCode | None:
+    """The account's current code for `purpose`, if it can still be used."""
     row = await uow.session.scalar(
         select(OneTimeCode)
         .where(
@@ -407,10 +541,25 @@ async def _consume_code(uow: UnitOfWork, account: Account, purpose: str, code: s
         .order_by(OneTimeCode.expires_at.desc())
         .limit(1)
     )
-    if row is None or row.expires_at < clock.now() or row.attempts >= 5:
-        return False
+    if row is None or row.expires_at <= clock.now() or row.attempts >= MAX_CODE_ATTEMPTS:
+        return None
+    return row
+
+
+async def _check_code(uow: UnitOfWork, account: Account, purpose: str, code: str) -> OneTimeCode | None:
+    """The live code row if `code` matches it (not yet marked used); a wrong guess is counted."""
+    row = await _live_code(uow, account, purpose)
+    if row is None:
+        return None
     if not secrets.compare_digest(row.code_hash, code_hash(code.strip())):
         row.attempts += 1
+        return None
+    return row
+
+
+async def _consume_code(uow: UnitOfWork, account: Account, purpose: str, code: str) -> bool:
+    row = await _check_code(uow, account, purpose, code)
+    if row is None:
         return False
     row.used_at = clock.now()
     return True
@@ -441,10 +590,26 @@ async def activate(ctx: IdentityContext, *, id_number: str, code: str) -> None:
 
 
 async def request_password_reset(ctx: IdentityContext, *, id_number: str) -> None:
-    """Always answers the same way, so the form does not reveal which ID numbers have accounts."""
+    """Always answers the same way, so the form does not reveal which ID numbers have accounts.
+
+    At most MAX_RESET_CODES_PER_HOUR codes go out per account: anyone may type someone's ID number, and
+    the form must not become a way to flood that person's phone. Requests beyond that are ignored
+    silently, like those for unknown numbers."""
     async with ctx.db.uow() as uow:
         account = await uow.session.scalar(select(Account).where(Account.id_number == id_number.strip()))
-        if account is not None and account.status == "active" and (account.email or account.phone):
+        if account is None or account.status != "active" or not (account.email or account.phone):
+            return
+        # A code's issue time is its expiry minus the code lifetime.
+        recent = await uow.session.scalar(
+            select(func.count())
+            .select_from(OneTimeCode)
+            .where(
+                OneTimeCode.account_id == account.id,
+                OneTimeCode.purpose == "reset",
+                OneTimeCode.expires_at > clock.now() + ctx.policy.code_ttl - timedelta(hours=1),
+            )
+        )
+        if (recent or 0) < MAX_RESET_CODES_PER_HOUR:
             await issue_code(uow, ctx, account, "reset")
             uow.audit(
                 AuditEntry(
@@ -458,22 +623,30 @@ async def request_password_reset(ctx: IdentityContext, *, id_number: str) -> Non
 
 
 async def reset_password(ctx: IdentityContext, *, id_number: str, code: str, new_password: str) -> None:
+    """The code is checked first and the password only after it, so that an unknown ID number and a
+    known one answer alike (the person's own data in the password is refused only once the code has
+    shown who they are). A refused password leaves the code usable for the next try."""
+    problems = passwords.password_problems(new_password)  # the same for every account: reveals nothing
+    if problems:
+        raise ValidationFailed(errors=[FieldError(("password",), p) for p in problems])
     async with ctx.db.uow() as uow:
         account = await uow.session.scalar(select(Account).where(Account.id_number == id_number.strip()))
-        if account is not None:
-            _check_password(
+        row = await _check_code(uow, account, "reset", code) if account is not None else None
+        if account is not None and row is not None:
+            personal = passwords.password_problems(
                 new_password,
-                field="password",
-                user_inputs=[account.full_name, id_number, *account.full_name.split()],
+                user_inputs=_personal_inputs(account.full_name, account.id_number or "", account.birth_date),
             )
-        ok = account is not None and await _consume_code(uow, account, "reset", code)
-        if account is not None and ok:
+            if personal:
+                raise ValidationFailed(errors=[FieldError(("password",), p) for p in personal])
+            row.used_at = clock.now()
             account.password_hash = passwords.hash_password(new_password)
             account.failed_logins = 0
             account.locked_until = None
             from dgov.identity.sessions import revoke_all_in
 
             await revoke_all_in(uow, account.id)  # a reset ends every session: the old password may be known
+        ok = row is not None
         uow.audit(
             AuditEntry(
                 actor="anonymous",

@@ -116,9 +116,11 @@ async def revoke_token(ctx: IdentityContext, token: str | None) -> None:
         sess = await uow.session.get(LoginSession, token_id(token))
         if sess is not None and sess.revoked_at is None:
             sess.revoked_at = clock.now()
+            account = await uow.session.get(Account, sess.account_id)
+            kind = account.kind if account is not None else "account"
             uow.audit(
                 AuditEntry(
-                    actor=f"account:{sess.account_id}",
+                    actor=f"{kind}:{sess.account_id}",  # as Principal.ref names the person everywhere else
                     action="identity.logout",
                     object_type="session",
                     object_id=sess.id[:16],

@@ -8,6 +8,11 @@ from dgov.kernel.i18n import current_locale
 from dgov.kernel.i18n import gettext as _
 
 
+def N_(message: str) -> str:
+    """Marks a msgid for extraction (`scripts/i18n.sh`); the text is translated when a message is rendered."""
+    return message
+
+
 @dataclass(frozen=True)
 class Template:
     subject: str
@@ -16,13 +21,15 @@ class Template:
 
 TEMPLATES: dict[str, Template] = {
     "identity.activate": Template(
-        subject="Your dgov activation code",
-        body="Hello {name}, your activation code is {code}. It is valid for 15 minutes. Never share it.",
+        subject=N_("Your dgov activation code"),
+        body=N_("Hello {name}, your activation code is {code}. It is valid for 15 minutes. Never share it."),
     ),
     "identity.reset": Template(
-        subject="Your dgov password reset code",
-        body="Hello {name}, your password reset code is {code}. It is valid for 15 minutes. "
-        "If you did not ask for it, ignore this message.",
+        subject=N_("Your dgov password reset code"),
+        body=N_(
+            "Hello {name}, your password reset code is {code}. It is valid for 15 minutes. "
+            "If you did not ask for it, ignore this message."
+        ),
     ),
 }
 

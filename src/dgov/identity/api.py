@@ -1,0 +1,3 @@
+from dgov.identity.oidc.api import router
+
+__all__ = ["router"]
