@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from dgov.clisupport import console, run_with_runtime
 from dgov.identity import service
@@ -80,5 +81,94 @@ def add_official(
             totp_secret=totp_secret,
         )
         console.print(f"official account {account.id} created")
+
+    run_with_runtime(go)
+
+
+@app.command("add-client")
+def add_client(
+    client_id: Annotated[str, typer.Option("--client-id", help="3–100 letters, digits, . _ -")],
+    scopes: Annotated[str, typer.Option("--scopes", help='Space-separated, e.g. "openid profile"')],
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option("--redirect-uri", help="Repeat for several")
+    ] = None,
+    public: Annotated[bool, typer.Option("--public", help="No secret; PKCE is then mandatory")] = False,
+    grant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grant", help="authorization_code (default), refresh_token, client_credentials; repeat"
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Shown to people on the consent screen")] = None,
+    post_logout_uri: Annotated[list[str] | None, typer.Option("--post-logout-uri")] = None,
+    alg: Annotated[str, typer.Option("--alg", help="ID token algorithm: ES256 or RS256")] = "ES256",
+    sector: Annotated[
+        str | None, typer.Option("--sector", help="Pairwise subject sector (default: host)")
+    ] = None,
+) -> None:
+    """Register an OAuth 2 / OIDC client. The secret is printed once, alone on the last line."""
+    from dgov.identity import clients
+
+    async def go(rt: Runtime) -> None:
+        created = await clients.add_client(
+            context(rt),
+            SYSTEM,
+            client_id=client_id,
+            name=name or client_id,
+            scopes=scopes.split(),
+            redirect_uris=redirect_uri or [],
+            grant_types=grant or ["authorization_code"],
+            public=public,
+            post_logout_redirect_uris=post_logout_uri or [],
+            id_token_alg=alg,
+            sector=sector,
+        )
+        console.print(f"client {created.client.client_id} registered (sector {created.client.sector})")
+        if created.secret is None:
+            console.print("public client: no secret, PKCE (S256) is mandatory")
+        else:
+            print(created.secret)  # plain print: no Rich wrapping, so scripts can take the last line
+
+    run_with_runtime(go)
+
+
+@app.command("list-clients")
+def list_clients(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Registered clients (never their secrets)."""
+    from dgov.clisupport import print_json
+    from dgov.identity import clients
+
+    async def go(rt: Runtime) -> None:
+        rows = await clients.list_clients(context(rt), SYSTEM)
+        data = [
+            {
+                "client_id": c.client_id,
+                "name": c.name,
+                "public": c.public,
+                "scopes": c.scopes.split(),
+                "grant_types": c.grant_types,
+                "redirect_uris": c.redirect_uris,
+                "sector": c.sector,
+                "disabled": c.disabled_at is not None,
+            }
+            for c in rows
+        ]
+        if as_json:
+            print_json(data)
+        else:
+            for c in data:
+                console.print(escape(f"{c['client_id']}  {c['name']}  [{' '.join(c['scopes'])}]"))
+
+    run_with_runtime(go)
+
+
+@app.command("rotate-key")
+def rotate_key(alg: Annotated[str, typer.Option("--alg", help="ES256 or RS256")] = "ES256") -> None:
+    """Start signing ID tokens with a new key; the old one stays in the JWKS until its tokens expire."""
+    from dgov.identity.oidc.keys import rotate_signing_key
+
+    async def go(rt: Runtime) -> None:
+        kid = await rotate_signing_key(context(rt), SYSTEM, alg)
+        console.print(f"new {alg} signing key {kid}")
 
     run_with_runtime(go)

@@ -91,7 +91,9 @@ async def add_client(
     id_token_alg: str = "ES256",  # noqa: S107 (an algorithm name, not a password)
     post_logout_redirect_uris: Sequence[str] = (),
     client_id: str | None = None,
+    secret: str | None = None,
 ) -> NewClient:
+    """Register a client. `secret` is for published demo clients only; otherwise one is generated."""
     require(actor, "identity.client.manage")
     client_id = client_id or f"c-{secrets.token_hex(8)}"
     scope_list = list(dict.fromkeys(s.strip() for s in scopes if s.strip()))
@@ -128,7 +130,11 @@ async def add_client(
         raise ValidationFailed(errors=errors)
     # Pairwise subjects are per sector: by default the host the client receives people at.
     sector = (sector or (urlsplit(redirect_uris[0]).hostname if redirect_uris else None) or client_id).strip()
-    secret = None if public else secrets.token_urlsafe(32)
+    if secret is not None and len(secret) < 32:
+        errors.append(FieldError(("secret",), "A client secret has at least 32 characters"))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    secret = None if public else (secret or secrets.token_urlsafe(32))
     async with ctx.db.uow() as uow:
         if await uow.session.get(OAuthClient, client_id) is not None:
             raise Conflict("A client with this id already exists")
@@ -152,8 +158,13 @@ async def add_client(
                 action="identity.client_added",
                 object_type="oauth_client",
                 object_id=client_id,
-                details={"name": client.name, "scopes": scope_list, "grant_types": grants, "public": public,
-                         "sector": sector},
+                details={
+                    "name": client.name,
+                    "scopes": scope_list,
+                    "grant_types": grants,
+                    "public": public,
+                    "sector": sector,
+                },
             )
         )
         await uow.commit()
@@ -182,8 +193,12 @@ async def disable_client(ctx: IdentityContext, actor: Principal, client_id: str)
             .values(revoked_at=now)
         )
         uow.audit(
-            AuditEntry(actor=actor.ref, action="identity.client_disabled", object_type="oauth_client",
-                       object_id=client_id)
+            AuditEntry(
+                actor=actor.ref,
+                action="identity.client_disabled",
+                object_type="oauth_client",
+                object_id=client_id,
+            )
         )
         await uow.commit()
 
@@ -200,8 +215,12 @@ async def new_client_secret(ctx: IdentityContext, actor: Principal, client_id: s
             raise ValidationFailed(errors=[FieldError(("client_id",), "A public client has no secret")])
         client.secret_hash = secret_digest(secret)
         uow.audit(
-            AuditEntry(actor=actor.ref, action="identity.client_secret_replaced", object_type="oauth_client",
-                       object_id=client_id)
+            AuditEntry(
+                actor=actor.ref,
+                action="identity.client_secret_replaced",
+                object_type="oauth_client",
+                object_id=client_id,
+            )
         )
         await uow.commit()
     return secret

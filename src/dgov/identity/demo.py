@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dgov.identity import service
+from dgov.identity import clients, service
 from dgov.identity.authz import SYSTEM
 from dgov.identity.context import IdentityContext
-from dgov.identity.models import Account
+from dgov.identity.models import Account, OAuthClient
 from dgov.web.runtime import Runtime
 
 # Published demo credentials (README): made-up accounts on a demo node, not secrets.
@@ -73,6 +73,13 @@ OFFICIALS = [
 OPERATOR = ("quantri", "Quản trị hệ thống", "DGOV", "operator", "*", "FV6XO7UASIRMQOKZICX57NB25JUAJ4RE")
 
 
+# A relying party for trying the OIDC flow (README: "Try OpenID Connect").
+RP_CLIENT_ID = "demo-rp"
+RP_SECRET = "demo-rp-secret-0123456789abcdefghijkl"  # noqa: S105 - published demo credential
+RP_REDIRECT = "http://127.0.0.1:8001/callback"
+RP_SCOPES = ["openid", "profile", "email", "phone", "vn_id_number", "offline_access"]
+
+
 def context(rt: Runtime) -> IdentityContext:
     return IdentityContext(db=rt.db, secret=rt.secret, issuer=rt.settings.issuer)
 
@@ -131,4 +138,18 @@ async def load(rt: Runtime) -> None:
             unit=unit,
             password=OPERATOR_PASSWORD if role == "operator" else OFFICIAL_PASSWORD,
             totp_secret=seed,
+        )
+    async with ctx.db.uow(readonly=True) as uow:
+        have_rp = await uow.session.get(OAuthClient, RP_CLIENT_ID) is not None
+    if not have_rp:
+        await clients.add_client(
+            ctx,
+            SYSTEM,
+            client_id=RP_CLIENT_ID,
+            name="Ứng dụng thử nghiệm (demo)",
+            scopes=RP_SCOPES,
+            redirect_uris=[RP_REDIRECT],
+            grant_types=["authorization_code", "refresh_token"],
+            post_logout_redirect_uris=["http://127.0.0.1:8001/"],
+            secret=RP_SECRET,
         )

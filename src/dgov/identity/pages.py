@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dgov.identity import account_pages, operator_pages, service, sessions
+from dgov.identity import account_pages, operator_clients, operator_pages, service, sessions
 from dgov.identity import login as login_uc
 from dgov.identity.deps import (
     clear_session_cookie,
@@ -292,3 +292,4 @@ async def reset_submit(request: Request) -> Response:
 
 router.include_router(account_pages.router)
 router.include_router(operator_pages.router)
+router.include_router(operator_clients.router)
