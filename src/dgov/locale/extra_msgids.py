@@ -41,3 +41,23 @@ VALIDATION_MESSAGES = (
     N_("The body is not valid JSON"),
     N_("This value is not valid"),
 )
+
+# dgov.identity.roles.ROLES: role names, translated on the operator's pages.
+ROLE_NAMES = (
+    N_("Platform operator"),
+    N_("One-stop shop officer (receives dossiers)"),
+    N_("Civil status officer"),
+    N_("Residence registration officer"),
+    N_("Health insurance officer"),
+    N_("Registry officer"),
+    N_("Agency administrator"),
+)
+
+# dgov.identity.national_id.IdNumberError: its msgid reaches pages as a FieldError message, but it is
+# raised as a plain ValueError subclass, which the extractor does not follow.
+ID_NUMBER_ERRORS = (
+    N_("A personal identification number has exactly 12 digits"),
+    N_("The first three digits are not a known province or country code"),
+    N_("The century digit and birth year in the number do not match the birth date"),
+    N_("The sex digit in the number does not match the recorded sex"),
+)
