@@ -83,7 +83,9 @@ async def test_home_fits_a_phone(browser: Browser, server: str, screenshots: Pat
         page = await ctx.new_page()
         await page.goto("/")
         await expect(page.locator("html")).to_have_attribute("lang", "vi")
-        overflow = await page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        overflow = await page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
         assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a 390px-wide phone"
         await expect(page.get_by_role("link", name="English")).to_be_visible()
         await expect(page.get_by_role("heading", level=1)).to_be_in_viewport()

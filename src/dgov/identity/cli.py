@@ -156,8 +156,8 @@ def list_clients(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         if as_json:
             print_json(data)
         else:
-            for c in data:
-                console.print(escape(f"{c['client_id']}  {c['name']}  [{' '.join(c['scopes'])}]"))
+            for c in rows:
+                console.print(escape(f"{c.client_id}  {c.name}  [{c.scopes}]"))
 
     run_with_runtime(go)
 
