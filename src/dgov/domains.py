@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DOMAINS: tuple[str, ...] = ("notify", "identity")
+DOMAINS: tuple[str, ...] = ("notify", "identity", "registries")
 
 
 def _optional(module: str) -> ModuleType | None:

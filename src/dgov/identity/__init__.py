@@ -4,7 +4,19 @@ an agency and an administrative unit, and the OpenID Connect provider every othe
 Other domains import only from here.
 """
 
-from dgov.identity.authz import Principal, can, require
+from dgov.identity.authz import ANONYMOUS, SYSTEM, Principal, RoleGrant, can, is_operator, register, require
 from dgov.identity.national_id import IdNumberError, parse_id_number, validate_id_number
 
-__all__ = ["IdNumberError", "Principal", "can", "parse_id_number", "require", "validate_id_number"]
+__all__ = [
+    "ANONYMOUS",
+    "SYSTEM",
+    "IdNumberError",
+    "Principal",
+    "RoleGrant",
+    "can",
+    "is_operator",
+    "parse_id_number",
+    "register",
+    "require",
+    "validate_id_number",
+]
