@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -136,3 +137,13 @@ async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[AsyncCli
     app = create_app(settings, runtime=runtime)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
         yield c
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On CI a skipped PostgreSQL test is a failure, whatever skipped it."""
+    outcome = yield
+    report = outcome.get_result()
+    if ON_CI and report.skipped and "postgresql" in item.nodeid:
+        report.outcome = "failed"
+        report.longrepr = f"PostgreSQL test skipped on CI (CI=true): {report.longrepr}"
