@@ -95,7 +95,10 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a real `dgov serve` on a free loopback port, over a freshly initialised data dir."""
     work = tmp_path_factory.mktemp("browser-server")
+    port = _free_port()
     env = _server_env(work / "var")
+    # The OIDC issuer (discovery, `iss`) must name the address the server really answers on.
+    env.update(DGOV_PORT=str(port), DGOV_PUBLIC_URL=f"http://127.0.0.1:{port}")
     log = work / "server.log"
     # cwd is the temp dir so a developer's `.env` in the repo cannot leak into the run.
     init = subprocess.run(
@@ -104,7 +107,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     if init.returncode != 0:
         pytest.fail(f"dgov init failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
-    port = _free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dgov", "serve", "--host", "127.0.0.1", "--port", str(port)],

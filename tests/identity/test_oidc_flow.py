@@ -353,12 +353,14 @@ async def test_logout_without_a_hint_asks_first(client: AsyncClient, runtime: Ru
     assert await sessions.resolve(ctx, token) is None
 
 
-async def test_pairwise_subjects_differ_between_sectors(client: AsyncClient, runtime: Runtime) -> None:
+async def test_pairwise_subjects_differ_between_clients_unless_they_share_a_sector(
+    client: AsyncClient, runtime: Runtime
+) -> None:
     ctx = identity(runtime)
     person = await new_citizen(ctx, second_factor=False)
-    a = await new_rp(ctx, client_id="rp-health")
-    b = await new_rp(ctx, client_id="rp-bank", name="Ngân hàng", sector="bank.example")
-    c = await new_rp(ctx, client_id="rp-health-2", name="Bệnh viện")  # same sector (rp.example) as a
+    a = await new_rp(ctx, client_id="rp-health", sector="health.example")
+    b = await new_rp(ctx, client_id="rp-bank", name="Ngân hàng")  # its own sector: the default
+    c = await new_rp(ctx, client_id="rp-health-2", name="Bệnh viện", sector="health.example")
     await log_in(ctx, client, person, level=1)
 
     async def sub(client_id: str, secret: str | None) -> str:

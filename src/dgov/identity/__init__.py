@@ -4,16 +4,35 @@ an agency and an administrative unit, and the OpenID Connect provider every othe
 Other domains import only from here.
 """
 
-from dgov.identity.authz import ANONYMOUS, SYSTEM, Principal, RoleGrant, can, is_operator, register, require
+from dgov.identity.authz import (
+    ANONYMOUS,
+    SYSTEM,
+    Principal,
+    RoleGrant,
+    act_for,
+    audit_by,
+    can,
+    is_operator,
+    register,
+    require,
+)
+from dgov.identity.bearer import BearerAccess, bearer_access
+from dgov.identity.deps import current_login, current_principal
 from dgov.identity.national_id import IdNumberError, parse_id_number, validate_id_number
 
 __all__ = [
     "ANONYMOUS",
     "SYSTEM",
+    "BearerAccess",
     "IdNumberError",
     "Principal",
     "RoleGrant",
+    "act_for",
+    "audit_by",
+    "bearer_access",
     "can",
+    "current_login",
+    "current_principal",
     "is_operator",
     "parse_id_number",
     "register",

@@ -7,6 +7,7 @@ domains register theirs with `register`.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from dgov.identity.roles import NATIONWIDE
 from dgov.kernel import clock
+from dgov.kernel.audit import AuditEntry
 from dgov.kernel.errors import Forbidden, Unauthenticated
 
 
@@ -159,3 +161,38 @@ def _manage_clients(p: Principal, _resource: Any) -> bool:
 def _create_citizen(p: Principal, _resource: Any) -> bool:
     """Creating an active account with a password vouches for a person: as strong a login as officials."""
     return is_operator(p) and p.level >= 2
+
+
+# --- acting for a child -----------------------------------------------------------------------------
+
+
+def act_for(parent: Principal, child: Any) -> Principal:
+    """The parent's principal acting for `child` (an account under 14 in their care). Every audit record
+    written with `audit_by` then names both people: the parent as actor, the child as on-behalf-of."""
+    require(parent, "identity.account.act_for", child)
+    return dataclasses.replace(parent, acting_for=child.id)
+
+
+def on_behalf_of_ref(p: Principal) -> str | None:
+    return f"citizen:{p.acting_for}" if p.acting_for is not None else None
+
+
+def audit_by(
+    p: Principal,
+    *,
+    action: str,
+    object_type: str,
+    object_id: str,
+    legal_basis: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """An audit entry for what `p` did, naming the person acted for when there is one."""
+    return AuditEntry(
+        actor=p.ref,
+        on_behalf_of=on_behalf_of_ref(p),
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        legal_basis=legal_basis,
+        details=details or {},
+    )

@@ -128,8 +128,9 @@ async def add_client(
         errors.append(FieldError(("id_token_alg",), "Choose ES256 or RS256"))
     if errors:
         raise ValidationFailed(errors=errors)
-    # Pairwise subjects are per sector: by default the host the client receives people at.
-    sector = (sector or (urlsplit(redirect_uris[0]).hostname if redirect_uris else None) or client_id).strip()
+    # Pairwise subjects are per sector; by default each client is its own sector, so no two clients can
+    # link a person. An organisation's clients that must see the same subject share a named sector.
+    sector = (sector or client_id).strip()
     if secret is not None and len(secret) < 32:
         errors.append(FieldError(("secret",), "A client secret has at least 32 characters"))
     if errors:

@@ -234,3 +234,20 @@ async def second_factor_step(
         )
         await uow.commit()
     return token
+
+
+async def record_malformed(ctx: IdentityContext, *, ip: str | None, what: str) -> None:
+    """A form refused before any account is looked up (a malformed ID number or code) still counts
+    against the address and leaves an audit record: probing with junk is probing."""
+    async with ctx.db.uow() as uow:
+        await _count_address_failure(uow, ctx, ip)
+        uow.audit(
+            AuditEntry(
+                actor="anonymous",
+                action="identity.login_failed",
+                object_type="account",
+                object_id="unknown",
+                details={"reason": f"malformed_{what}", "ip": ip or ""},
+            )
+        )
+        await uow.commit()

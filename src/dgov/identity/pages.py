@@ -102,6 +102,8 @@ async def login_submit(request: Request) -> Response:
         errors["password"] = _("Enter your password")
     ctx_vals = {"next": nxt, "level": level, "values": values, "official": official}
     if errors:
+        if identifier.strip():  # something was typed, but not an ID number: audited like a failure
+            await login_uc.record_malformed(identity_context(request), ip=client_ip(request), what=field)
         return await page(request, "identity/login.html", {**ctx_vals, "errors": errors}, status=422)
     ctx = identity_context(request)
     try:
@@ -149,6 +151,7 @@ async def second_factor_submit(request: Request) -> Response:
     code = "".join((form.get("code") or "").split())
     if not (code.isascii() and code.isdigit() and len(code) == 6):
         errors = {"code": _("Enter the 6-digit code from your authenticator app")}
+        await login_uc.record_malformed(identity_context(request), ip=client_ip(request), what="code")
         return await page(request, "identity/second_factor.html", {"next": nxt, "errors": errors}, status=422)
     ctx = identity_context(request)
     try:
