@@ -11,6 +11,9 @@ import importlib
 from types import ModuleType
 
 DOMAINS: tuple[str, ...] = ("notify", "identity", "registries")
+# Demo data goes in another order: the population registry must know the demo people before identity
+# opens their accounts (it checks each new citizen there).
+DEMO_ORDER: tuple[str, ...] = ("notify", "registries", "identity")
 
 
 def _optional(module: str) -> ModuleType | None:
@@ -25,7 +28,7 @@ def _optional(module: str) -> ModuleType | None:
 def domain_modules(role: str) -> list[tuple[str, ModuleType]]:
     """`role` is a file role such as "models", "cli", "pages", "api" or "demo"."""
     found = []
-    for name in DOMAINS:
+    for name in DEMO_ORDER if role == "demo" else DOMAINS:
         mod = _optional(f"dgov.{name}.{role}")
         if mod is not None:
             found.append((name, mod))

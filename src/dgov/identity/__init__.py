@@ -39,3 +39,7 @@ __all__ = [
     "require",
     "validate_id_number",
 ]
+
+from dgov.identity.context import PersonVerifier, set_verifier_factory
+
+__all__ += ["PersonVerifier", "set_verifier_factory"]

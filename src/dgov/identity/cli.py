@@ -11,14 +11,14 @@ from rich.markup import escape
 from dgov.clisupport import console, run_with_runtime
 from dgov.identity import service
 from dgov.identity.authz import SYSTEM
-from dgov.identity.context import IdentityContext
+from dgov.identity.context import IdentityContext, node_context
 from dgov.web.runtime import Runtime
 
 app = typer.Typer(help="Accounts, officials and OAuth/OIDC clients.", no_args_is_help=True)
 
 
 def context(rt: Runtime) -> IdentityContext:
-    return IdentityContext(db=rt.db, secret=rt.secret, issuer=rt.settings.issuer)
+    return node_context(rt.db, secret=rt.secret, issuer=rt.settings.issuer)
 
 
 @app.command("add-citizen")

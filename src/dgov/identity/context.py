@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -46,3 +47,20 @@ class IdentityContext:
 
     def box(self, purpose: str) -> SecretBox:
         return SecretBox(self.secret, purpose)
+
+
+VerifierFactory = Callable[[Database], PersonVerifier]
+_verifier_factory: VerifierFactory | None = None
+
+
+def set_verifier_factory(factory: VerifierFactory | None) -> None:
+    """The population registry plugs its check in here (identity cannot import registries: they build
+    on identity). Only contexts made by `node_context` — the running node's — use it."""
+    global _verifier_factory
+    _verifier_factory = factory
+
+
+def node_context(db: Database, *, secret: str, issuer: str) -> IdentityContext:
+    """The identity context of a running node: with the registered person verifier, if any."""
+    verifier = _verifier_factory(db) if _verifier_factory is not None else AcceptAll()
+    return IdentityContext(db=db, secret=secret, issuer=issuer, verifier=verifier)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from dgov.identity import clients, service
 from dgov.identity.authz import SYSTEM
-from dgov.identity.context import IdentityContext
+from dgov.identity.context import IdentityContext, node_context
 from dgov.identity.models import Account, OAuthClient
 from dgov.web.runtime import Runtime
 
@@ -81,7 +81,7 @@ RP_SCOPES = ["openid", "profile", "email", "phone", "vn_id_number", "offline_acc
 
 
 def context(rt: Runtime) -> IdentityContext:
-    return IdentityContext(db=rt.db, secret=rt.secret, issuer=rt.settings.issuer)
+    return node_context(rt.db, secret=rt.secret, issuer=rt.settings.issuer)
 
 
 async def _existing(

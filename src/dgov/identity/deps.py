@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from dgov.identity import sessions
 from dgov.identity.authz import ANONYMOUS, Principal
-from dgov.identity.context import IdentityContext
+from dgov.identity.context import IdentityContext, node_context
 from dgov.identity.sessions import Authenticated
 from dgov.web.deps import get_runtime
 
@@ -19,7 +19,7 @@ def identity_context(request: Request) -> IdentityContext:
     rt = get_runtime(request)
     ctx = rt.extras.get("identity")
     if ctx is None:
-        ctx = rt.extras["identity"] = IdentityContext(db=rt.db, secret=rt.secret, issuer=rt.settings.issuer)
+        ctx = rt.extras["identity"] = node_context(rt.db, secret=rt.secret, issuer=rt.settings.issuer)
     assert isinstance(ctx, IdentityContext)
     return ctx
 
