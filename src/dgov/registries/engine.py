@@ -255,8 +255,7 @@ async def search(
     offset: int = 0,
 ) -> list[RecordView]:
     """Exact key, or a folded name (exact, or a prefix ending in `*`) narrowed by birth date/year and
-    place. Every form is served by an index on (registry, name_norm, birth_year) or
-    (registry, province_code, name_norm)."""
+    place. Every form is served by the index (registry, name_norm, birth_year, key), in its order."""
     conds: list[Any] = [records.c.registry == registry, records.c.deleted.is_(False)]
     if key:
         conds.append(records.c.key == key)
@@ -279,7 +278,13 @@ async def search(
     if not (key or name):
         raise ValidationFailed(errors=[_needs_name()])
     query = (
-        select(records).where(*conds).order_by(records.c.name_norm, records.c.key).limit(limit).offset(offset)
+        select(records)
+        .where(*conds)
+        # Exactly the name index's column order, so neither database sorts (and SQLite does not prefer
+        # walking the (registry, key) index to avoid a sort, scanning the whole registry).
+        .order_by(records.c.name_norm, records.c.birth_year, records.c.key)
+        .limit(limit)
+        .offset(offset)
     )
     return [_view(r._asdict()) for r in (await session.execute(query)).all()]
 

@@ -55,7 +55,7 @@ class RegistryRecord(Base):
 
     __table_args__ = (
         UniqueConstraint("registry", "key", name="uq_registry_records_registry_key"),
-        Index("ix_registry_records_name", "registry", "name_norm", "birth_year"),
+        Index("ix_registry_records_name", "registry", "name_norm", "birth_year", "key"),
         Index("ix_registry_records_place_name", "registry", "province_code", "name_norm"),
         Index("ix_registry_records_subject", "subject_id"),
     )

@@ -94,7 +94,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("registry_records", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_registry_records_name", ["registry", "name_norm", "birth_year"], unique=False
+            "ix_registry_records_name", ["registry", "name_norm", "birth_year", "key"], unique=False
         )
         batch_op.create_index(
             "ix_registry_records_place_name", ["registry", "province_code", "name_norm"], unique=False
