@@ -81,6 +81,7 @@ async def entries_for(session: AsyncSession, subject_id: str, *, limit: int = 20
     ).all()
     return [
         {
+            "id": str(r.id),
             "at": r.at.isoformat(),
             "accessor_kind": r.accessor_kind,
             "accessor": r.accessor,

@@ -40,3 +40,18 @@ def _write(p: Principal, registry: Any) -> bool:
 @register("registries.my_data.view")
 def _my_data(p: Principal, _resource: Any) -> bool:
     return p.kind == "citizen" and p.level >= 1
+
+
+# An application the person authorised (authorization code flow) to show them who used their data.
+DATA_USAGE_SCOPE = "my_data_usage"
+
+
+@register("registries.access_log.view")
+def _access_log(p: Principal, _resource: Any) -> bool:
+    """Who read a person's data: the person (level 1+), an application acting for them with the
+    data-usage scope, or an official who may read the population registry (to answer the person)."""
+    if p.kind == "citizen" and p.level >= 1:
+        return True
+    if p.kind == "client":
+        return p.account_id is not None and DATA_USAGE_SCOPE in p.scopes
+    return _read(p, "population")

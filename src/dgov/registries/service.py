@@ -47,6 +47,7 @@ async def get(
     channel: str = "page",
     legal_basis: str | None = None,
     dossier_code: str | None = None,
+    accessor_name: str = "",
 ) -> RecordView:
     reg = definition(registry)
     require(actor, "registries.record.read", reg.name)
@@ -75,6 +76,7 @@ async def get(
                 channel=channel,
                 legal_basis=legal_basis,
                 dossier_code=dossier_code,
+                accessor_name=accessor_name,
             )
             await uow.commit()
     return view
@@ -112,6 +114,7 @@ async def search(
     limit: int = 20,
     offset: int = 0,
     channel: str = "page",
+    accessor_name: str = "",
 ) -> list[RecordView]:
     reg = definition(registry)
     require(actor, "registries.record.read", reg.name)
@@ -137,14 +140,30 @@ async def search(
             if _log_needed(actor, v)
         ]
         if reads:
-            await access.record(uow.session, actor, reads, purpose=purpose, now=clock.now(), channel=channel)
+            await access.record(
+                uow.session,
+                actor,
+                reads,
+                purpose=purpose,
+                now=clock.now(),
+                channel=channel,
+                accessor_name=accessor_name,
+            )
             await uow.commit()
     return found
 
 
 async def history(
-    ctx: RegistriesContext, actor: Principal, registry: str, key: str, *, purpose: str
+    ctx: RegistriesContext,
+    actor: Principal,
+    registry: str,
+    key: str,
+    *,
+    purpose: str,
+    channel: str = "page",
+    accessor_name: str = "",
 ) -> list[RecordView]:
+    """Every version, newest first; the person's log names every field the versions show."""
     reg = definition(registry)
     require(actor, "registries.record.read", reg.name)
     async with ctx.db.uow() as uow:
@@ -154,22 +173,31 @@ async def history(
                 "No record with key {key} in {registry}", params={"key": key, "registry": reg.name}
             )
         if _log_needed(actor, versions[0]):
+            shown = sorted({f for v in versions for f in v.data})
             await access.record(
                 uow.session,
                 actor,
-                [access.Access(versions[0].subject_id or "", reg.name, key, ["history"])],
+                [access.Access(versions[0].subject_id or "", reg.name, key, [*shown, "history"])],
                 purpose=purpose,
                 now=clock.now(),
-                channel="page",
+                channel=channel,
+                accessor_name=accessor_name,
             )
             await uow.commit()
     return versions
 
 
 async def create(
-    ctx: RegistriesContext, actor: Principal, registry: str, data: Any, *, prov: Provenance | None = None
+    ctx: RegistriesContext,
+    actor: Principal,
+    registry: str,
+    data: Any,
+    *,
+    prov: Provenance | None = None,
+    version: int | None = None,
 ) -> RecordView:
-    reg = definition(registry)
+    """`version` is the schema version the data is written in (the latest when None)."""
+    reg = definition(registry, version)
     require(actor, "registries.record.write", reg.name)
     prov = prov or Provenance(actor=actor.ref)
     async with ctx.db.uow() as uow:
@@ -197,9 +225,10 @@ async def update(
     *,
     prov: Provenance | None = None,
     merge: bool = False,
+    version: int | None = None,
 ) -> RecordView:
     """Replace the record's data (or merge top-level fields into it) as a new version."""
-    reg = definition(registry)
+    reg = definition(registry, version)
     require(actor, "registries.record.write", reg.name)
     prov = prov or Provenance(actor=actor.ref)
     async with ctx.db.uow() as uow:
@@ -266,9 +295,19 @@ async def my_records(ctx: RegistriesContext, actor: Principal, id_number: str) -
         return await engine.records_of_subject(uow.session, id_number)
 
 
+async def my_history(ctx: RegistriesContext, actor: Principal, id_number: str) -> list[list[RecordView]]:
+    """Every version of each of a citizen's records (newest first): where their data came from and
+    when each value changed. Callers pass the logged-in person's own number."""
+    require(actor, "registries.my_data.view")
+    async with ctx.db.uow(readonly=True) as uow:
+        current = await engine.records_of_subject(uow.session, id_number)
+        return [await engine.history(uow.session, v.registry, v.key) for v in current]
+
+
 async def access_log(ctx: RegistriesContext, actor: Principal, id_number: str) -> list[dict[str, Any]]:
-    """Who read this person's data: the person themself, or an operator answering them."""
-    if actor.kind != "system":
-        require(actor, "registries.my_data.view")
+    """Who read this person's data: the person themself (callers pass the logged-in person's own
+    number), an application they authorised for it, or an official who may read the population
+    registry."""
+    require(actor, "registries.access_log.view")
     async with ctx.db.uow(readonly=True) as uow:
         return await access.entries_for(uow.session, id_number)

@@ -1,0 +1,210 @@
+"""The synthetic population: valid records in every registry it fills, consistent families and events,
+unique valid ID numbers, a realistic age pyramid and family names, reproducible from a seed, written on
+both databases; and the registries' demo data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from dgov.identity import validate_id_number
+from dgov.kernel import clock
+from dgov.kernel.errors import ValidationFailed
+from dgov.kernel.models import AuditRecord
+from dgov.kernel.uow import Database
+from dgov.registries import generate as gen_module
+from dgov.registries.definitions import registry
+from dgov.registries.demo import AN, BINH, CUONG, KHANG, family_records, load_demo
+from dgov.registries.engine import columns_for
+from dgov.registries.generate import GenerateStats, generate
+from dgov.registries.models import records
+
+AS_OF = date(2026, 1, 1)
+SEARCH_COLUMNS = ("subject_id", "name_norm", "birth_date", "birth_year", "province_code", "commune_code")
+
+
+async def _all_records(db: Database) -> list[dict[str, Any]]:
+    async with db.uow(readonly=True) as uow:
+        rows = (await uow.session.execute(select(records).order_by(records.c.registry, records.c.key))).all()
+    return [r._asdict() for r in rows]
+
+
+def _built(seed: int, people: int, batch: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """What the generator produces for a seed, without a database (the in-process builder)."""
+    writer = gen_module._Writer("sqlite", clock.now(), "test")
+    builder = gen_module._Builder(seed, AS_OF, {}, writer)
+    out = []
+    for number, size in enumerate(gen_module._batches(people, batch)):
+        _, rows, _ = builder.build(number, size)
+        out += [(r[1], r[2], json.loads(r[5])) for r in rows]
+    return sorted(out, key=lambda t: (t[0], t[1]))
+
+
+def _digest(items: list[tuple[str, str, dict[str, Any]]]) -> str:
+    h = hashlib.sha256()
+    for name, key, data in items:
+        h.update(f"{name}\t{key}\t{json.dumps(data, sort_keys=True, ensure_ascii=False)}\n".encode())
+    return h.hexdigest()
+
+
+@pytest.fixture
+async def gen_population(db: Database) -> tuple[GenerateStats, list[dict[str, Any]]]:
+    seen: list[int] = []
+    stats = await generate(db, people=500, seed=42, batch=200, as_of=AS_OF, progress=seen.append)
+    assert seen == [200, 400, 500]
+    return stats, await _all_records(db)
+
+
+async def test_generated_records_are_valid_and_indexed_like_the_engine_would(
+    gen_population: tuple[GenerateStats, list[dict[str, Any]]],
+) -> None:
+    stats, rows = gen_population
+    assert stats.people == 500
+    assert Counter(r["registry"] for r in rows) == stats.records
+    assert set(stats.records) == {"population", "residence", "civil_status", "health_insurance", "education"}
+    for r in rows:
+        reg = registry(r["registry"])
+        assert reg.errors(r["data"]) == [], (r["registry"], r["key"])
+        assert r["key"] == str(r["data"][reg.key_field])
+        assert {c: r[c] for c in SEARCH_COLUMNS} == columns_for(reg, r["data"])
+        assert r["version"] == 1 and not r["deleted"] and r["changed_by"] == "system:generate"
+
+
+async def test_people_families_and_events_are_consistent(
+    gen_population: tuple[GenerateStats, list[dict[str, Any]]],
+) -> None:
+    _, rows = gen_population
+    people = {r["key"]: r["data"] for r in rows if r["registry"] == "population"}
+    assert len(people) == 500
+    born = {k: date.fromisoformat(p["birth_date"]) for k, p in people.items()}
+    for number, p in people.items():
+        validate_id_number(number, birth_date=born[number], sex=p["sex"])
+        for parent in ("father_id_number", "mother_id_number"):
+            if parent in p:
+                assert (born[number] - born[p[parent]]).days > 17 * 365, "parents are grown-ups at the birth"
+        if "spouse_id_number" in p:
+            assert people[p["spouse_id_number"]]["spouse_id_number"] == number
+            assert people[p["spouse_id_number"]]["sex"] != p["sex"]
+        if p["status"] == "dead":
+            assert born[number] < date.fromisoformat(p["death_date"]) < AS_OF
+            assert "household_id" not in p
+    households = {r["key"]: r["data"] for r in rows if r["registry"] == "residence"}
+    members = [m for h in households.values() for m in h["members"]]
+    assert (
+        len(members)
+        == len({m["id_number"] for m in members})
+        == sum(p["status"] == "alive" for p in people.values())
+    )
+    for h in households.values():
+        assert h["members"][0]["relationship_to_head"] == "head"
+        for m in h["members"]:
+            assert people[m["id_number"]]["household_id"] == h["household_id"]
+            assert people[m["id_number"]]["permanent_address"] == h["address"]
+    events = [r["data"] for r in rows if r["registry"] == "civil_status"]
+    for e in events:
+        assert e["registration_date"] >= e["event_date"]
+        if e["event_type"] == "birth":
+            assert e["event_date"] == people[e["id_number"]]["birth_date"]
+            assert e["event_date"] >= str(gen_module.BIRTH_RECORDS_FROM)
+        if e["event_type"] == "death":
+            assert e["event_date"] == people[e["id_number"]]["death_date"]
+        if e["event_type"] == "marriage":
+            me, other = people[e["id_number"]], people[e["spouse_id_number"]]
+            wife = me if me["sex"] == "F" else other
+            assert e["event_date"] >= _plus_years(wife["birth_date"], 18)
+    married = Counter(e["id_number"] for e in events if e["event_type"] == "marriage")
+    assert set(married) == {k for k, p in people.items() if "spouse_id_number" in p}
+    cards = {r["data"]["holder_id_number"]: r["data"] for r in rows if r["registry"] == "health_insurance"}
+    for number, p in people.items():
+        if p["status"] == "alive" and (AS_OF - born[number]).days < 6 * 365:
+            assert cards[number]["beneficiary_category"] == "TE"  # every child under 6
+    diplomas = [r["data"] for r in rows if r["registry"] == "education"]
+    assert all((AS_OF - born[d["holder_id_number"]]).days >= 18 * 365 for d in diplomas)
+
+
+def _plus_years(iso: str, years: int) -> str:
+    return f"{int(iso[:4]) + years:04d}{iso[4:]}"
+
+
+async def test_generation_is_audited_and_skips_numbers_already_issued(db: Database) -> None:
+    first = await generate(db, people=120, seed=5, as_of=AS_OF)
+    second = await generate(db, people=120, seed=5, as_of=AS_OF)  # same seed: the same people again…
+    assert first.people == second.people == 120
+    async with db.uow(readonly=True) as uow:
+        count = await uow.session.scalar(
+            select(func.count()).select_from(records).where(records.c.registry == "population")
+        )
+        audited = await uow.session.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "registries.generated")
+        )
+    assert count == 240  # …but with other numbers, never the ones already in the registry
+    assert audited == 2
+
+
+async def test_a_partial_run_writes_the_same_people(db: Database) -> None:
+    stats = await generate(db, people=300, seed=12, batch=100, as_of=AS_OF, registries=("population",))
+    assert set(stats.records) == {"population"} and stats.records["population"] == 300
+    written = [(r["registry"], r["key"], r["data"]) for r in await _all_records(db)]
+    assert written == [t for t in _built(seed=12, people=300, batch=100) if t[0] == "population"]
+    with pytest.raises(ValidationFailed):
+        await generate(db, people=10, seed=1, registries=("land",))
+
+
+def test_same_seed_same_people_other_seed_other_people() -> None:
+    a = _built(seed=9, people=1500, batch=500)
+    assert a == _built(seed=9, people=1500, batch=500)
+    b = _built(seed=10, people=1500, batch=500)
+    assert {k for n, k, _ in a if n == "population"} != {k for n, k, _ in b if n == "population"}
+
+
+def test_the_population_looks_like_viet_nams() -> None:
+    people = [d for n, _, d in _built(seed=1, people=12_000, batch=6_000) if n == "population"]
+    alive = [p for p in people if p["status"] == "alive"]
+    ages = [AS_OF.year - int(p["birth_date"][:4]) for p in alive]
+    # UN WPP 2019 for Viet Nam in 2020: 23.2 % under 15, 7.9 % aged 65 or more.
+    assert 0.19 < sum(a < 15 for a in ages) / len(ages) < 0.28
+    assert 0.05 < sum(a >= 65 for a in ages) / len(ages) < 0.11
+    assert 0.46 < sum(p["sex"] == "M" for p in alive) / len(alive) < 0.54
+    surnames = Counter(p["surname"] for p in people)
+    assert 0.34 < surnames["Nguyễn"] / len(people) < 0.43
+    assert surnames.most_common(3)[1][0] == "Trần"
+    provinces = Counter(p["permanent_address"]["province_code"] for p in people)
+    assert provinces.most_common(1)[0][0] == "79"  # Thành phố Hồ Chí Minh, the most populous
+    assert len(provinces) == 34
+
+
+@pytest.mark.slow
+async def test_twenty_thousand_people_through_the_worker_process_are_the_seeds_people(db: Database) -> None:
+    stats = await generate(db, people=20_000, seed=77, batch=6_000, as_of=AS_OF, worker=True)
+    rows = await _all_records(db)
+    assert stats.people == 20_000 and len(rows) == sum(stats.records.values())
+    written = [(r["registry"], r["key"], r["data"]) for r in rows]
+    assert _digest(written) == _digest(_built(seed=77, people=20_000, batch=6_000))
+    step = max(1, len(rows) // 2000)
+    for r in rows[::step]:
+        assert registry(r["registry"]).errors(r["data"]) == []
+
+
+async def test_demo_loads_the_demo_families_once(db: Database) -> None:
+    await load_demo(db, people=300)
+    await load_demo(db, people=300)  # idempotent: nothing written twice, no second population
+    rows = await _all_records(db)
+    by_key = {(r["registry"], r["key"]): r["data"] for r in rows}
+    expected = family_records()
+    for name, items in expected.items():
+        key_field = registry(name).key_field
+        for data in items:
+            assert by_key[(name, data[key_field])] == data
+    assert Counter(r["registry"] for r in rows)["population"] == 300 + 4
+    an = by_key[("population", AN)]
+    household = by_key[("residence", an["household_id"])]
+    assert [m["id_number"] for m in household["members"]] == [AN, BINH, KHANG]
+    assert household["address"]["commune_code"] == "00004"
+    assert by_key[("population", KHANG)]["father_id_number"] == AN
+    assert by_key[("population", CUONG)]["permanent_address"]["province_code"] == "79"
