@@ -61,3 +61,12 @@ ID_NUMBER_ERRORS = (
     N_("The century digit and birth year in the number do not match the birth date"),
     N_("The sex digit in the number does not match the recorded sex"),
 )
+
+# dgov.identity.passwords.password_problems: returns msgids that account_rules wraps in FieldErrors
+# from a variable, which the extractor cannot follow.
+PASSWORD_PROBLEMS = (
+    N_("Use at least 10 characters"),
+    N_("Use at most 128 characters"),
+    N_("Do not build your password from your name, ID number or birth date"),
+    N_("This password is too easy to guess; use a longer phrase of unrelated words"),
+)

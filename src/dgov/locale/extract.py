@@ -10,11 +10,17 @@ English msgids that the web layer translates only when an error reaches it, so n
 Which classes are DomainError subclasses is worked out from the source of the whole `dgov` package
 (statically, without importing anything), so a domain's own `class DossierLocked(Conflict)` raised in
 another module is recognised too.
+
+`extract_registry_schema` (named `dgov_schema` in babel.cfg) reads a registry's JSON Schema and yields the
+English `title` of every property, nested ones included, which the registry pages pass to `_()` as field
+labels. The registry's own `x-dgov` block is skipped: its titles are already {vi, en} objects.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import re
 from collections.abc import Collection, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -115,3 +121,42 @@ def extract_dgov_python(
     for lineno, text, note in error_msgids(tree, package_error_class_names()):
         # funcname None: Babel then takes the message as a plain singular msgid.
         yield lineno, None, text, [note]
+
+
+def schema_titles(schema: Any) -> Iterator[str]:
+    """The string `title` of every property in `schema`, in document order, at any depth (objects,
+    array `items`, `$defs`, conditionals)."""
+    if isinstance(schema, list):
+        for item in schema:
+            yield from schema_titles(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        if key.startswith("x-"):
+            continue  # x-dgov titles are bilingual already; other x- keys hold no schemas
+        if key == "properties" and isinstance(value, dict):
+            for spec in value.values():
+                if isinstance(spec, dict) and (title := _text(spec.get("title"))):
+                    yield title
+                yield from schema_titles(spec)
+        else:
+            yield from schema_titles(value)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def extract_registry_schema(
+    fileobj: IO[bytes],
+    keywords: Mapping[str, Any],
+    comment_tags: Collection[str],
+    options: Any,
+) -> Iterator[Extracted]:
+    text = fileobj.read().decode("utf-8")
+    for title in schema_titles(json.loads(text)):
+        # The line only helps a translator find the field; json.loads does not keep positions.
+        found = re.search(r'"title"\s*:\s*' + re.escape(json.dumps(title)), text)
+        lineno = text.count("\n", 0, found.start()) + 1 if found else 1
+        yield lineno, None, title, ["Registry field title"]
