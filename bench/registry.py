@@ -5,12 +5,16 @@
 For each database: a fresh one (a SQLite file in a temporary directory, or a PostgreSQL database created
 on 127.0.0.1 and dropped afterwards), migrated to head; N synthetic people generated with
 `dgov.registries.generate` (seed 1); then
-- point reads of population records by personal ID number, random keys drawn from the loaded data:
-  in process through `engine.read`, and over HTTP against a real `dgov serve` subprocess on a free
-  loopback port (GovStack's `GET /data/population/1/read?key=…` with a client-credentials bearer token,
-  each read written to the person's access log as in production) at several concurrencies, with one and
-  with two worker processes;
-- searches (folded name + birth year, name + province, name prefix) with names sampled from the data.
+- point reads of population records by personal ID number, random keys drawn from the loaded data,
+  in process through `engine.read`;
+- searches in process (folded name + birth year, name + province, name prefixes) with names sampled
+  from the data (on SQLite also before ANALYZE, as shipped);
+- over HTTP against a real `dgov serve` subprocess on a free loopback port, with one and with two
+  worker processes: GovStack's `GET /data/population/1/read?key=…` with a client-credentials bearer
+  token (each read written to the person's access log, as in production) at several concurrencies and
+  with two load generators (httpx, and a minimal raw client that leaves the cores to the server), then
+  `exists` (the same lookup without the log), `/healthz` (the framework's floor) and a search; with the
+  CPU each side used, since client, server and database share the machine.
 
 Every loop is bounded in count and in time; all traffic goes to 127.0.0.1. The figures are printed as a
 table and written to `bench/results/registry-<db>-<N>.json`.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import random
@@ -81,7 +86,7 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -151,19 +156,19 @@ def backend_cpu(database: str | None) -> dict[str, float]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its descendants still alive (uvicorn's workers), from /proc."""
-    total = 0.0
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """User + system CPU of a process and each descendant still alive (uvicorn's workers), from /proc."""
+    out: dict[int, float] = {}
     todo = [pid]
     while todo:
         p = todo.pop()
         try:
-            total += _proc_cpu(p)
+            out[p] = _proc_cpu(p)
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo.extend(int(c) for c in (task / "children").read_text().split())
         except (FileNotFoundError, ProcessLookupError):
             continue
-    return total
+    return out
 
 
 # --- the databases --------------------------------------------------------------------------------------
@@ -515,10 +520,14 @@ async def http_load(
         for _ in range(concurrency)
     ]
     try:
-        # Warm-up (not measured): open the connections, fill the caches.
-        for _ in range(4):
+        # Warm-up (not measured). The connections are opened one after the other: opened in one burst,
+        # uvicorn's workers (which share the listening socket) let one of them accept nearly all.
+        for c in clients:
+            await c.get(urls[rng.randrange(len(urls))])
+            await asyncio.sleep(0.005)
+        for _ in range(3):
             await asyncio.gather(*(c.get(urls[rng.randrange(len(urls))]) for c in clients))
-        cpu_server0, cpu_client0 = cpu_seconds(server_pid), time.process_time()
+        cpu_server0, cpu_client0 = cpu_by_process(server_pid), time.process_time()
         cpu_db0 = backend_cpu(database)
         started = time.perf_counter()
         deadline = started + seconds
@@ -546,7 +555,8 @@ async def http_load(
 
         await asyncio.gather(*(worker(c) for c in clients))
         elapsed = time.perf_counter() - started
-        cpu_server, cpu_client = cpu_seconds(server_pid) - cpu_server0, time.process_time() - cpu_client0
+        per_process = {p: v - cpu_server0.get(p, 0.0) for p, v in cpu_by_process(server_pid).items()}
+        cpu_server, cpu_client = sum(per_process.values()), time.process_time() - cpu_client0
         cpu_db = sum(v - cpu_db0.get(k, 0.0) for k, v in backend_cpu(database).items())
     finally:
         for c in clients:
@@ -560,6 +570,8 @@ async def http_load(
         "errors_by_status": errors,
         # All share the machine's cores: how much of them each side used (1.0 = one core busy).
         "server_cores": round(cpu_server / elapsed, 2),
+        # Per process (with several workers: is the load spread over them?).
+        "server_cores_by_process": [round(v / elapsed, 2) for v in per_process.values()],
         "client_cores": round(cpu_client / elapsed, 2),
         # PostgreSQL's backends for this database (SQLite works inside the server's processes).
         "database_cores": round(cpu_db / elapsed, 2) if database else None,
@@ -761,6 +773,8 @@ def table(r: dict[str, Any]) -> str:
     for h in r.get("http", []):
         x = h["extra"]
         tail = f"  cores: server {x['server_cores']} client {x['client_cores']}"
+        if len(x["server_cores_by_process"]) > 1:
+            tail += f" (by process {x['server_cores_by_process']})"
         if x.get("database_cores") is not None:
             tail += f" db {x['database_cores']}"
         if h["errors"]:
