@@ -10,10 +10,18 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DOMAINS: tuple[str, ...] = ("notify", "identity", "registries")
+DOMAINS: tuple[str, ...] = ("notify", "identity", "registries", "exchange", "pki", "documents", "eservices")
 # Demo data goes in another order: the population registry must know the demo people before identity
 # opens their accounts (it checks each new citizen there).
-DEMO_ORDER: tuple[str, ...] = ("notify", "registries", "identity")
+DEMO_ORDER: tuple[str, ...] = (
+    "notify",
+    "registries",
+    "identity",
+    "exchange",
+    "pki",
+    "documents",
+    "eservices",
+)
 
 
 def _optional(module: str) -> ModuleType | None:

@@ -26,7 +26,15 @@ LANG_COOKIE = "dgov_lang"
 
 # Machine-to-machine paths: they authenticate with tokens or signatures, not cookies, so CSRF
 # (a cookie-riding attack) does not apply; every other unsafe request must carry the token.
-API_PREFIXES = ("/api/", "/data/", "/r1/", "/oauth/token", "/oauth/revoke", "/oauth/introspect")
+API_PREFIXES = (
+    "/api/",
+    "/data/",
+    "/r1/",
+    "/pki/",
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/introspect",
+)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "

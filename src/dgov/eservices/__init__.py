@@ -1,0 +1,1 @@
+"""Online public services: catalogue, once-only forms, dossiers, BPMN workflows and the back office."""

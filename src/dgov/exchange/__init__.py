@@ -1,0 +1,1 @@
+"""Information mediator: directory, signed gateway, message log, pub/sub (X-Road / GovStack IM)."""
