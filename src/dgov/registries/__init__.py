@@ -6,10 +6,32 @@ Other domains import only from here.
 
 from dgov.identity import set_verifier_factory
 from dgov.registries.engine import Provenance, RecordView
+from dgov.registries.id_issuance import issue_id_number, register_newborn
 from dgov.registries.service import RegistriesContext
+from dgov.registries.service import access_log as personal_data_usage
+from dgov.registries.service import create as create_record
+from dgov.registries.service import exists as record_exists
+from dgov.registries.service import get as read_record
+from dgov.registries.service import history as record_history
+from dgov.registries.service import search as search_records
+from dgov.registries.service import update as update_record
 from dgov.registries.verifier import PopulationVerifier
 
 # With this domain on the node, creating a citizen account checks the person in the population registry.
 set_verifier_factory(PopulationVerifier)
 
-__all__ = ["PopulationVerifier", "Provenance", "RecordView", "RegistriesContext"]
+__all__ = [
+    "PopulationVerifier",
+    "Provenance",
+    "RecordView",
+    "RegistriesContext",
+    "create_record",
+    "issue_id_number",
+    "personal_data_usage",
+    "read_record",
+    "record_exists",
+    "record_history",
+    "register_newborn",
+    "search_records",
+    "update_record",
+]
