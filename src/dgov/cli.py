@@ -86,11 +86,18 @@ async def _load_demo(rt: Runtime, *, force: bool) -> list[str]:
     return loaded
 
 
-@app.command()
+demo_app = typer.Typer(help="Load the demo data set (accounts, registries, agencies…), or run a demo journey.")
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback(invoke_without_command=True)
 def demo(
+    ctx: typer.Context,
     force: Annotated[bool, typer.Option(help="Load even if demo data is already there")] = False,
 ) -> None:
     """Load the demo data set (accounts, registries, agencies…)."""
+    if ctx.invoked_subcommand is not None:
+        return
 
     async def go(rt: Runtime) -> None:
         loaded = await _load_demo(rt, force=force)
@@ -99,6 +106,23 @@ def demo(
         )
 
     run_with_runtime(go)
+
+
+@demo_app.command("birth")
+def demo_birth(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The birth bundle end to end: An files for a new child, three agencies' officials approve."""
+    from dgov.eservices import birth_journey
+
+    async def go(rt: Runtime) -> dict[str, Any]:
+        await _load_demo(rt, force=False)
+        return await birth_journey(rt)
+
+    out = run_with_runtime(go)
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        for k, v in out.items():
+            console.print(f"{k}: {v}")
 
 
 @app.command()

@@ -40,7 +40,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     https: bool = False
+    # The information mediator: this node's X-Road-style instance, and the directory (central) node
+    # an agency node fetches members, keys and rights from (empty: this node is its own directory).
+    exchange_instance: str = "VN"
+    exchange_central_url: str = ""
+    # NATS JetStream URL (nats://host:4222): every exchange event is also published there; empty: off.
+    event_bus_url: str = ""
     metrics_multiproc_dir: Path | None = None
+    # Largest file a person may upload or have verified (documents domain).
+    documents_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     @field_validator("data_dir", "assets_dir")
     @classmethod

@@ -87,7 +87,10 @@ def install_sqlite_hooks(sync_engine: Any) -> None:
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     kwargs: dict[str, Any] = {"echo": echo}
     if url.startswith("postgresql"):
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # No pool_pre_ping: it costs a round trip on every checkout, i.e. on every request. Connections
+        # are recycled before servers or middleboxes drop idle ones; a connection PostgreSQL dropped
+        # anyway (a restart) fails its one request and is discarded by the pool.
+        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         install_sqlite_hooks(engine.sync_engine)

@@ -38,3 +38,35 @@ async def messages(request: Request) -> Response:
             await uow.session.scalars(select(Notification).order_by(Notification.created_at.desc()).limit(50))
         )
     return await page(request, "notify/messages.html", {"messages": rows})
+
+
+@router.get("/hop-thu")
+async def inbox_page(request: Request) -> Response:
+    from urllib.parse import urlencode
+
+    from starlette.responses import RedirectResponse
+
+    from dgov.identity import current_login
+    from dgov.notify.inbox import inbox
+
+    login = await current_login(request)
+    if login is None:
+        return RedirectResponse("/login?" + urlencode({"next": "/hop-thu"}), status_code=303)
+    rows = await inbox(get_runtime(request).db, login.principal, getattr(login.account, "id_number", None))
+    return await page(
+        request, "notify/inbox.html", {"messages": rows, "unread": sum(1 for m in rows if m.read_at is None)}
+    )
+
+
+@router.post("/hop-thu/da-doc")
+async def inbox_mark_read(request: Request) -> Response:
+    from starlette.responses import RedirectResponse
+
+    from dgov.identity import current_login
+    from dgov.notify.inbox import mark_read
+
+    login = await current_login(request)
+    if login is None:
+        return RedirectResponse("/login", status_code=303)
+    await mark_read(get_runtime(request).db, login.principal, getattr(login.account, "id_number", None))
+    return RedirectResponse("/hop-thu", status_code=303)

@@ -30,3 +30,55 @@ class LogProvider:
 
     async def send(self, *, channel: str, to: str, subject: str, body: str) -> None:
         log.info("message sent", extra={"channel": channel, "to": mask_recipient(to), "subject": subject})
+
+
+class SmsProvider(Protocol):
+    """An SMS gateway. The embedded default logs (masked); a country plugs its operator's API in here."""
+
+    async def send_sms(self, *, to: str, body: str) -> None: ...
+
+
+class LogSmsProvider:
+    async def send_sms(self, *, to: str, body: str) -> None:
+        log.info("sms sent", extra={"channel": "sms", "to": mask_recipient(to), "chars": len(body)})
+
+
+class SmtpProvider:
+    """Email through an SMTP relay (stdlib smtplib in a worker thread: one connection per message is
+    enough at a notification's rate, and a slow relay never blocks the event loop)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        sender: str = "dgov@localhost",
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.starttls, self.username, self.password, self.timeout = starttls, username, password, timeout
+
+    def _send(self, to: str, subject: str, body: str) -> None:
+        import smtplib
+        from email.message import EmailMessage
+        from email.utils import formatdate, make_msgid
+
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = self.sender, to, subject
+        msg["Date"], msg["Message-ID"] = formatdate(localtime=False), make_msgid(domain="dgov")
+        msg.set_content(body)
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(msg)
+
+    async def send_email(self, *, to: str, subject: str, body: str) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self._send, to, subject, body)
+        log.info("email sent", extra={"channel": "email", "to": mask_recipient(to), "subject": subject})

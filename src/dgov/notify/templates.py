@@ -31,6 +31,34 @@ TEMPLATES: dict[str, Template] = {
             "If you did not ask for it, ignore this message."
         ),
     ),
+    "eservices.result_issued": Template(
+        subject=N_("Dossier {code}: the result is ready"),
+        body=N_("Your dossier {code} has been processed. The result is in your document wallet."),
+    ),
+    "eservices.rejected": Template(
+        subject=N_("Dossier {code} was refused"),
+        body=N_("Your dossier {code} was refused. Reason: {reason}"),
+    ),
+    "eservices.overdue": Template(
+        subject=N_("Dossier {code} is late"),
+        body=N_(
+            "Processing of your dossier {code} has passed its appointment date. We apologise; the agency "
+            "will tell you the new date."
+        ),
+    ),
+    "eservices.supplement": Template(
+        subject=N_("Dossier {code}: documents requested"),
+        body=N_("The agency asks you to complete your dossier {code}. Reason: {reason}"),
+    ),
+    "eservices.birth_registered": Template(
+        subject=N_("The birth of {child} is registered"),
+        body=N_(
+            "The birth of {child} is registered (dossier {code}). "
+            "Personal identification number: {id_number}. "
+            "The child is added to the household and has a health insurance card; the signed birth "
+            "certificate is in your document wallet."
+        ),
+    ),
 }
 
 

@@ -5,6 +5,8 @@ Other domains import only from here.
 """
 
 from dgov.identity import set_verifier_factory
+from dgov.registries.admin_units import commune_name, province_name
+from dgov.registries.definitions import catalogue as registry_catalogue
 from dgov.registries.engine import Provenance, RecordView
 from dgov.registries.id_issuance import issue_id_number, register_newborn
 from dgov.registries.service import RegistriesContext
@@ -25,13 +27,16 @@ __all__ = [
     "Provenance",
     "RecordView",
     "RegistriesContext",
+    "commune_name",
     "create_record",
     "issue_id_number",
     "personal_data_usage",
+    "province_name",
     "read_record",
     "record_exists",
     "record_history",
     "register_newborn",
+    "registry_catalogue",
     "search_records",
     "update_record",
 ]

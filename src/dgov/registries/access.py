@@ -11,7 +11,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dgov.identity import Principal
+from dgov.kernel.group_commit import GroupCommitWriter
 from dgov.kernel.ids import new_id
+from dgov.kernel.uow import Database, UnitOfWork
 from dgov.registries.models import access_log
 
 
@@ -31,8 +33,7 @@ def accessor_of(p: Principal) -> tuple[str, str]:
     return p.kind, p.ref
 
 
-async def record(
-    session: AsyncSession,
+def rows_for(
     actor: Principal,
     reads: Sequence[Access],
     *,
@@ -44,10 +45,10 @@ async def record(
     dossier_code: str | None = None,
     accessor_kind: str | None = None,
     accessor: str | None = None,
-) -> None:
+) -> list[dict[str, Any]]:
     """One row per person read; a person reading their own data is not logged (they know)."""
     kind, who = accessor_of(actor)
-    rows: list[dict[str, Any]] = [
+    return [
         {
             "id": new_id(),
             "subject_id": r.subject_id,
@@ -66,6 +67,46 @@ async def record(
         for r in reads
         if r.subject_id
     ]
+
+
+async def insert_rows(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await uow.session.execute(insert(access_log), rows)
+
+
+def writer(db: Database) -> GroupCommitWriter[dict[str, Any]]:
+    """The log's group-commit writer: a read answers only once its log rows are durable, and the rows
+    of concurrent reads share one transaction (on SQLite, one writer and one fsync per batch)."""
+    return GroupCommitWriter(db, insert_rows)
+
+
+async def record(
+    session: AsyncSession,
+    actor: Principal,
+    reads: Sequence[Access],
+    *,
+    purpose: str,
+    now: datetime,
+    channel: str,
+    accessor_name: str = "",
+    legal_basis: str | None = None,
+    dossier_code: str | None = None,
+    accessor_kind: str | None = None,
+    accessor: str | None = None,
+) -> None:
+    """Log reads inside the caller's own transaction (when the read and its log must commit together)."""
+    rows = rows_for(
+        actor,
+        reads,
+        purpose=purpose,
+        now=now,
+        channel=channel,
+        accessor_name=accessor_name,
+        legal_basis=legal_basis,
+        dossier_code=dossier_code,
+        accessor_kind=accessor_kind,
+        accessor=accessor,
+    )
     if rows:
         await session.execute(insert(access_log), rows)
 

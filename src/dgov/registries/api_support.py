@@ -41,7 +41,12 @@ def registries_context(request: Request) -> RegistriesContext:
     return ctx
 
 
-CtxDep = Annotated[RegistriesContext, Depends(registries_context)]
+async def _context_dependency(request: Request) -> RegistriesContext:
+    # A coroutine, so that FastAPI does not hand it to the thread pool on every request.
+    return registries_context(request)
+
+
+CtxDep = Annotated[RegistriesContext, Depends(_context_dependency)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -206,7 +211,7 @@ FieldsQ = Annotated[
 ]
 
 
-def change_headers(
+async def change_headers(
     reason: ReasonH = None, legal_basis: LegalBasisH = None, dossier: DossierH = None
 ) -> ChangeHeaders:
     return ChangeHeaders(reason, legal_basis, dossier)

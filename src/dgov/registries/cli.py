@@ -316,7 +316,8 @@ def generate_cmd(
     people: Annotated[int, typer.Option("--people", min=1, help="How many people to generate")],
     seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same population")] = 1,
 ) -> None:
-    """Generate a synthetic but believable population (families, households, insurance, diplomas…)."""
+    """Generate a synthetic but believable population (families, households, civil status, insurance,
+    diplomas, businesses, land)."""
     from dgov.registries.generate import generate
 
     async def go(rt: Runtime) -> Any:

@@ -30,9 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dgov.identity import IdNumberError, parse_id_number, validate_id_number
 from dgov.kernel.errors import Conflict, FieldError, ValidationFailed
+from dgov.kernel.uow import UnitOfWork
 from dgov.registries import engine
 from dgov.registries.definitions import registry
 from dgov.registries.engine import Provenance, RecordView
+from dgov.registries.events import publish_change
 from dgov.registries.models import records
 
 SERIALS = 1_000_000
@@ -125,7 +127,7 @@ async def issue_id_number(
 
 
 async def register_newborn(
-    session: AsyncSession,
+    target: UnitOfWork | AsyncSession,
     data: dict[str, Any],
     prov: Provenance,
     now: datetime,
@@ -137,7 +139,12 @@ async def register_newborn(
 ) -> RecordView:
     """Create the child's population record with a freshly issued number. Each attempt runs in a
     SAVEPOINT: if another registration took the same number between our check and our insert, the
-    unique constraint rejects ours and we retry with another number."""
+    unique constraint rejects ours and we retry with another number.
+
+    Pass the unit of work (not only its session): the `registries.record_changed` event ("created",
+    with the child's data) is then queued in it, to be committed with the record. Given a bare session,
+    no event is published."""
+    session = target.session if isinstance(target, UnitOfWork) else target
     reg = registry("population")
     born = date.fromisoformat(str(data["birth_date"]))
     for _ in range(attempts):
@@ -151,9 +158,12 @@ async def register_newborn(
         )
         try:
             async with session.begin_nested():
-                return await engine.create(session, reg, {**data, "id_number": number}, prov, now)
+                view = await engine.create(session, reg, {**data, "id_number": number}, prov, now)
         except (IntegrityError, Conflict):
             continue
+        if isinstance(target, UnitOfWork):
+            publish_change(target, view, "created", view.data)
+        return view
     raise Conflict("Could not issue a personal identification number; try again")
 
 

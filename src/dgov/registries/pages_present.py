@@ -15,12 +15,7 @@ from dgov.kernel.i18n import gettext as _
 from dgov.registries import admin_units
 from dgov.registries.definitions import Registry
 from dgov.registries.definitions import registry as definition
-
-
-def N_(message: str) -> str:
-    """Marks a msgid for extraction; translated where it is shown."""
-    return message
-
+from dgov.registries.labels import N_, enum_label
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Names of sub-fields (addresses, schools, owners…): the schemas title only top-level fields.
@@ -35,6 +30,8 @@ SUB_LABELS = {
     "share": N_("Share"),
     "number": N_("Number"),
     "issued_on": N_("Date of issue"),
+    "relationship_to_head": N_("Relationship to the head of household"),
+    "since": N_("Since"),
 }
 KIND_LABELS = {
     "official": N_("Official"),
@@ -83,8 +80,10 @@ def _scalar(key: str, value: Any) -> str:
             return f"{value[8:10]}/{value[5:7]}/{value[:4]}"
         if key.endswith(("province_code", "commune_code")):
             return _place(key, value)
-        if key == "sex" and value in ("M", "F"):
-            return _("Male") if value == "M" else _("Female")
+        coded = enum_label(key, value)
+        if coded is not None:
+            text, with_code = coded
+            return f"{value} — {_(text)}" if with_code else _(text)
         return value
     if isinstance(value, float):
         return f"{value:g}"

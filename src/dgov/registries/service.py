@@ -6,7 +6,7 @@ every write is a new version with its provenance and an audit record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -14,10 +14,13 @@ from dgov.identity import Principal, require
 from dgov.kernel import clock
 from dgov.kernel.audit import AuditEntry
 from dgov.kernel.errors import FieldError, NotFound, ValidationFailed
-from dgov.kernel.uow import Database
+from dgov.kernel.group_commit import GroupCommitWriter
+from dgov.kernel.uow import Database, UnitOfWork
 from dgov.registries import access, engine, rules
+from dgov.registries.definitions import Registry
 from dgov.registries.definitions import registry as definition
 from dgov.registries.engine import Provenance, RecordView
+from dgov.registries.events import publish_change
 
 _RULES = rules  # importing the module registers the registries' authorisation rules
 
@@ -25,6 +28,54 @@ _RULES = rules  # importing the module registers the registries' authorisation r
 @dataclass
 class RegistriesContext:
     db: Database
+    # Reads' access-log rows go through one group-commit writer per context (see kernel.group_commit).
+    log_writer: GroupCommitWriter[dict[str, Any]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_writer = access.writer(self.db)
+
+    async def log_reads(
+        self,
+        actor: Principal,
+        reads: list[access.Access],
+        *,
+        purpose: str,
+        channel: str,
+        accessor_name: str = "",
+        legal_basis: str | None = None,
+        dossier_code: str | None = None,
+    ) -> None:
+        """Returns once the rows are durably committed: the data may leave only after its log entry."""
+        rows = access.rows_for(
+            actor,
+            reads,
+            purpose=purpose,
+            now=clock.now(),
+            channel=channel,
+            accessor_name=accessor_name,
+            legal_basis=legal_basis,
+            dossier_code=dossier_code,
+        )
+        await self.log_writer.submit(rows)
+
+
+def _missing(reg: Registry, key: str) -> NotFound:
+    return NotFound("No record with key {key} in {registry}", params={"key": key, "registry": reg.name})
+
+
+def _reader(actor: Principal, registry: str, purpose: str | None = None) -> Registry:
+    """The registry, once the actor may read it and (when the read needs one) has stated a purpose."""
+    reg = definition(registry)
+    require(actor, "registries.record.read", reg.name)
+    if purpose is not None and not purpose.strip():
+        raise ValidationFailed(errors=[FieldError(("purpose",), "State why you need this data")])
+    return reg
+
+
+def _writer(actor: Principal, registry: str, version: int | None = None) -> Registry:
+    reg = definition(registry, version)
+    require(actor, "registries.record.write", reg.name)
+    return reg
 
 
 def _fields_read(view: RecordView, fields: list[str] | None) -> list[str]:
@@ -49,48 +100,36 @@ async def get(
     dossier_code: str | None = None,
     accessor_name: str = "",
 ) -> RecordView:
-    reg = definition(registry)
-    require(actor, "registries.record.read", reg.name)
-    if not purpose.strip():
-        raise ValidationFailed(errors=[FieldError(("purpose",), "State why you need this data")])
-    async with ctx.db.uow() as uow:
+    reg = _reader(actor, registry, purpose)
+    if fields:
+        unknown = [f for f in fields if f not in reg.fields()]
+        if unknown:
+            raise ValidationFailed(
+                errors=[FieldError((f,), "This field is not part of the registry") for f in unknown]
+            )
+    # The read itself takes no write lock; its log row is committed (with those of concurrent reads)
+    # before the record is returned.
+    async with ctx.db.uow(readonly=True) as uow:
         view = await engine.read(uow.session, reg.name, key, as_of=as_of)
-        if view is None or (view.deleted and as_of is None):
-            raise NotFound(
-                "No record with key {key} in {registry}", params={"key": key, "registry": reg.name}
-            )
-        if fields:
-            unknown = [f for f in fields if f not in reg.fields()]
-            if unknown:
-                raise ValidationFailed(
-                    errors=[FieldError((f,), "This field is not part of the registry") for f in unknown]
-                )
-            view = _only(view, fields)
-        if _log_needed(actor, view):
-            await access.record(
-                uow.session,
-                actor,
-                [access.Access(view.subject_id or "", reg.name, key, _fields_read(view, fields))],
-                purpose=purpose,
-                now=clock.now(),
-                channel=channel,
-                legal_basis=legal_basis,
-                dossier_code=dossier_code,
-                accessor_name=accessor_name,
-            )
-            await uow.commit()
+    if view is None or (view.deleted and as_of is None):
+        raise _missing(reg, key)
+    if fields:
+        view = replace(view, data={k: v for k, v in view.data.items() if k in fields})
+    if _log_needed(actor, view):
+        await ctx.log_reads(
+            actor,
+            [access.Access(view.subject_id or "", reg.name, key, _fields_read(view, fields))],
+            purpose=purpose,
+            channel=channel,
+            legal_basis=legal_basis,
+            dossier_code=dossier_code,
+            accessor_name=accessor_name,
+        )
     return view
 
 
-def _only(view: RecordView, fields: list[str]) -> RecordView:
-    from dataclasses import replace
-
-    return replace(view, data={k: v for k, v in view.data.items() if k in fields})
-
-
 async def exists(ctx: RegistriesContext, actor: Principal, registry: str, key: str) -> bool:
-    reg = definition(registry)
-    require(actor, "registries.record.read", reg.name)
+    reg = _reader(actor, registry)
     async with ctx.db.uow(readonly=True) as uow:
         view = await engine.read(uow.session, reg.name, key)
     return view is not None and not view.deleted
@@ -116,12 +155,9 @@ async def search(
     channel: str = "page",
     accessor_name: str = "",
 ) -> list[RecordView]:
-    reg = definition(registry)
-    require(actor, "registries.record.read", reg.name)
-    if not purpose.strip():
-        raise ValidationFailed(errors=[FieldError(("purpose",), "State why you need this data")])
+    reg = _reader(actor, registry, purpose)
     limit = max(1, min(limit, 100))
-    async with ctx.db.uow() as uow:
+    async with ctx.db.uow(readonly=True) as uow:
         found = await engine.search(
             uow.session,
             reg.name,
@@ -134,22 +170,12 @@ async def search(
             limit=limit,
             offset=offset,
         )
-        reads = [
-            access.Access(v.subject_id or "", reg.name, v.key, [f for f in SEARCH_SUMMARY if f in v.data])
-            for v in found
-            if _log_needed(actor, v)
-        ]
-        if reads:
-            await access.record(
-                uow.session,
-                actor,
-                reads,
-                purpose=purpose,
-                now=clock.now(),
-                channel=channel,
-                accessor_name=accessor_name,
-            )
-            await uow.commit()
+    reads = [
+        access.Access(v.subject_id or "", reg.name, v.key, [f for f in SEARCH_SUMMARY if f in v.data])
+        for v in found
+        if _log_needed(actor, v)
+    ]
+    await ctx.log_reads(actor, reads, purpose=purpose, channel=channel, accessor_name=accessor_name)
     return found
 
 
@@ -164,27 +190,38 @@ async def history(
     accessor_name: str = "",
 ) -> list[RecordView]:
     """Every version, newest first; the person's log names every field the versions show."""
-    reg = definition(registry)
-    require(actor, "registries.record.read", reg.name)
-    async with ctx.db.uow() as uow:
+    reg = _reader(actor, registry)
+    async with ctx.db.uow(readonly=True) as uow:
         versions = await engine.history(uow.session, reg.name, key)
-        if not versions:
-            raise NotFound(
-                "No record with key {key} in {registry}", params={"key": key, "registry": reg.name}
-            )
-        if _log_needed(actor, versions[0]):
-            shown = sorted({f for v in versions for f in v.data})
-            await access.record(
-                uow.session,
-                actor,
-                [access.Access(versions[0].subject_id or "", reg.name, key, [*shown, "history"])],
-                purpose=purpose,
-                now=clock.now(),
-                channel=channel,
-                accessor_name=accessor_name,
-            )
-            await uow.commit()
+    if not versions:
+        raise _missing(reg, key)
+    if _log_needed(actor, versions[0]):
+        shown = sorted({f for v in versions for f in v.data})
+        await ctx.log_reads(
+            actor,
+            [access.Access(versions[0].subject_id or "", reg.name, key, [*shown, "history"])],
+            purpose=purpose,
+            channel=channel,
+            accessor_name=accessor_name,
+        )
     return versions
+
+
+def _audit_change(uow: UnitOfWork, actor: Principal, view: RecordView, action: str, **details: Any) -> None:
+    uow.audit(
+        AuditEntry(
+            actor=actor.ref,
+            action=f"registries.record_{action}",
+            object_type=view.registry,
+            object_id=view.key,
+            legal_basis=view.legal_basis,
+            details={"version": view.version, **details},
+        )
+    )
+
+
+def _why(prov: Provenance) -> dict[str, str]:
+    return {"reason": prov.reason or "", "dossier": prov.dossier_code or ""}
 
 
 async def create(
@@ -197,21 +234,12 @@ async def create(
     version: int | None = None,
 ) -> RecordView:
     """`version` is the schema version the data is written in (the latest when None)."""
-    reg = definition(registry, version)
-    require(actor, "registries.record.write", reg.name)
+    reg = _writer(actor, registry, version)
     prov = prov or Provenance(actor=actor.ref)
     async with ctx.db.uow() as uow:
         view = await engine.create(uow.session, reg, data, prov, clock.now())
-        uow.audit(
-            AuditEntry(
-                actor=actor.ref,
-                action="registries.record_created",
-                object_type=reg.name,
-                object_id=view.key,
-                legal_basis=prov.legal_basis,
-                details={"version": 1, "reason": prov.reason or "", "dossier": prov.dossier_code or ""},
-            )
-        )
+        _audit_change(uow, actor, view, "created", **_why(prov))
+        publish_change(uow, view, "created", view.data)
         await uow.commit()
     return view
 
@@ -228,34 +256,18 @@ async def update(
     version: int | None = None,
 ) -> RecordView:
     """Replace the record's data (or merge top-level fields into it) as a new version."""
-    reg = definition(registry, version)
-    require(actor, "registries.record.write", reg.name)
+    reg = _writer(actor, registry, version)
     prov = prov or Provenance(actor=actor.ref)
     async with ctx.db.uow() as uow:
         if merge:
             current = await engine.read(uow.session, reg.name, key)
             if current is None:
-                raise NotFound(
-                    "No record with key {key} in {registry}", params={"key": key, "registry": reg.name}
-                )
+                raise _missing(reg, key)
             data = {**current.data, **(data if isinstance(data, dict) else {})}
         view, changes = await engine.replace(uow.session, reg, key, data, prov, clock.now())
         if changes:
-            uow.audit(
-                AuditEntry(
-                    actor=actor.ref,
-                    action="registries.record_updated",
-                    object_type=reg.name,
-                    object_id=key,
-                    legal_basis=prov.legal_basis,
-                    details={
-                        "version": view.version,
-                        "fields": sorted(changes),
-                        "reason": prov.reason or "",
-                        "dossier": prov.dossier_code or "",
-                    },
-                )
-            )
+            _audit_change(uow, actor, view, "updated", fields=sorted(changes), **_why(prov))
+            publish_change(uow, view, "updated", changes)
             await uow.commit()
     return view
 
@@ -264,27 +276,16 @@ async def delete(
     ctx: RegistriesContext, actor: Principal, registry: str, key: str, *, prov: Provenance
 ) -> None:
     """Records are never erased: deletion is a version marked deleted (history and as-of reads keep it)."""
-    reg = definition(registry)
-    require(actor, "registries.record.write", reg.name)
+    reg = _writer(actor, registry)
     async with ctx.db.uow() as uow:
         current = await engine.read(uow.session, reg.name, key)
         if current is None or current.deleted:
-            raise NotFound(
-                "No record with key {key} in {registry}", params={"key": key, "registry": reg.name}
-            )
+            raise _missing(reg, key)
         view, _changes = await engine.replace(
             uow.session, reg, key, current.data, prov, clock.now(), deleted=True
         )
-        uow.audit(
-            AuditEntry(
-                actor=actor.ref,
-                action="registries.record_deleted",
-                object_type=reg.name,
-                object_id=key,
-                legal_basis=prov.legal_basis,
-                details={"version": view.version},
-            )
-        )
+        _audit_change(uow, actor, view, "deleted")
+        publish_change(uow, view, "deleted", [])
         await uow.commit()
 
 

@@ -12,6 +12,7 @@ from dgov.web.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
+    """The node's runtime; a plain function for code that has the request at hand."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -20,5 +21,15 @@ def get_db(request: Request) -> Database:
     return get_runtime(request).db
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-DatabaseDep = Annotated[Database, Depends(get_db)]
+# The dependencies are coroutines although they do no I/O: FastAPI runs a plain `def` dependency in
+# the thread pool, a thread handoff on every request for a dictionary lookup.
+async def runtime_dependency(request: Request) -> Runtime:
+    return get_runtime(request)
+
+
+async def db_dependency(request: Request) -> Database:
+    return get_runtime(request).db
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
+DatabaseDep = Annotated[Database, Depends(db_dependency)]

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 
+import asgi_csrf as asgi_csrf_module
 from asgi_csrf import asgi_csrf
 from prometheus_client import Counter, Histogram
+from python_multipart import FormParser
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -164,6 +166,19 @@ class _ProtectUnlessApi:
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and not is_api_path(path)
+
+
+class _MultipartCompat(FormParser):
+    """asgi-csrf 0.11 builds its multipart parser with arguments python-multipart 0.0.2x no longer takes
+    (`FileClass`, a no-argument `on_file`), so every multipart form failed with a server error. It looks
+    only for the csrftoken field, which must come first; file parts are never read before it."""
+
+    def __init__(self, content_type: str, on_field: Any, on_file: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.pop("FileClass", None)
+        super().__init__(content_type, on_field, lambda *_: None, *args, **kwargs)
+
+
+asgi_csrf_module.FormParser = _MultipartCompat
 
 
 class CSRFMiddleware:

@@ -30,6 +30,7 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
+    _workers: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings, db: Database | None = None) -> Runtime:
@@ -54,11 +55,20 @@ class Runtime:
     def start_background(self) -> None:
         self._stop.clear()
         self._task = asyncio.create_task(self.dispatcher.run_forever(self._stop), name="outbox-dispatcher")
+        # Domains with periodic work (eservices' SLA timers) run it beside the dispatcher.
+        from dgov.domains import domain_modules
+
+        for name, mod in domain_modules("timers"):
+            if hasattr(mod, "background"):
+                self._workers.append(asyncio.create_task(mod.background(self, self._stop), name=f"{name}-timers"))
 
     async def close(self) -> None:
         self._stop.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
         if self.db.engine is not None:
             await self.db.engine.dispose()

@@ -1,0 +1,83 @@
+"""N birth bundles submitted and processed through the service layer: server time per dossier (p50/p99)
+and dossiers per second, with the certificate's share (rendering + PAdES signing, documents domain)
+shown apart.
+
+Usage (after `dgov init`): DGOV_DATA_DIR=/tmp/x .venv/bin/python bench/birth.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dgov.eservices import tasks
+from dgov.eservices.workflow_demo import AN, _family_form, citizen, direct_submit, load, process_bundle
+from dgov.kernel.config import get_settings
+from dgov.web.runtime import Runtime
+
+_certificate_ms: list[float] = []
+
+
+def _time_certificates() -> None:
+    """Instrument (not replace) the certificate handler to report its share of each dossier."""
+    h = tasks.handler("birth.certificate")
+    assert h is not None
+    inner = h.fn
+
+    async def timed(services: Any, step: tasks.Step) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            return await inner(services, step)
+        finally:
+            _certificate_ms.append((time.perf_counter() - t0) * 1000)
+
+    tasks._handlers["birth.certificate"] = replace(h, fn=timed)
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(len(s) * q))], 1)
+
+
+async def main(n: int) -> None:
+    _time_certificates()
+    rt = Runtime.build(get_settings())
+    try:
+        await load(rt)
+        times = []
+        start = time.perf_counter()
+        for i in range(n):
+            form = await _family_form(rt, AN, i)
+            t0 = time.perf_counter()
+            d = await direct_submit(rt, citizen(AN), AN, "Nguyễn Văn An", "birth-bundle", form)
+            await process_bundle(rt, d.id)
+            times.append((time.perf_counter() - t0) * 1000)
+        total = time.perf_counter() - start
+    finally:
+        await rt.close()
+    without = [t - c for t, c in zip(times, _certificate_ms, strict=True)]
+    out = {
+        "n": n,
+        "database": rt.settings.db_url.split(":", 1)[0],
+        "p50_ms": round(statistics.median(times), 1),
+        "p99_ms": _pct(times, 0.99),
+        "dossiers_per_s": round(n / total, 2),
+        "certificate_p50_ms": round(statistics.median(_certificate_ms), 1),
+        "without_certificate_p50_ms": round(statistics.median(without), 1),
+        "without_certificate_p99_ms": _pct(without, 0.99),
+        "note": "submit + 3 approvals + registry writes + signed certificate; sequential, one process",
+    }
+    print(json.dumps(out))
+    path = Path(__file__).parent / "results" / f"birth-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20))

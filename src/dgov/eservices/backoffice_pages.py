@@ -1,0 +1,267 @@
+"""The officials' back office (/can-bo): queue with filters and deadlines, claim, bulk assignment, the
+dossier with where each value came from, and the actions. Every decision is the service layer's
+(`worklist`); these handlers only translate forms and errors."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from dgov.eservices import catalogue, worklist
+from dgov.eservices.workflow_models import WorkItem
+from dgov.identity import Principal, current_principal
+from dgov.kernel import clock
+from dgov.kernel.clock import VN_TZ
+from dgov.kernel.errors import Forbidden, NotFound, ValidationFailed
+from dgov.kernel.i18n import current_locale
+from dgov.kernel.i18n import gettext as _
+from dgov.web.deps import get_runtime
+from dgov.web.templating import page
+
+router = APIRouter(include_in_schema=False)
+STATUSES = ("open", "claimed", "mine", "overdue")
+
+
+def N_(message: str) -> str:
+    return message  # marks a msgid; translated when shown
+
+
+BRANCH_NAMES = {
+    "civil_status": N_("Civil status (justice)"),
+    "residence": N_("Permanent residence (police)"),
+    "health_insurance": N_("Health insurance (social insurance)"),
+}
+STATE_NAMES = {
+    "open": N_("Waiting"),
+    "claimed": N_("Being handled"),
+    "done": N_("Done"),
+    "cancelled": N_("Cancelled"),
+    "approve": N_("Approved"),
+    "reject": N_("Rejected"),
+    "supplement": N_("Documents requested"),
+    "receive": N_("Received"),
+    "supply": N_("Documents supplied"),
+}
+
+
+def _status_name(status: str) -> str:
+    from dgov.eservices.pages import STATUS_NAMES
+
+    return _(STATUS_NAMES[status]) if status in STATUS_NAMES else status
+
+
+def _state(value: str) -> str:
+    return _(STATE_NAMES[value]) if value in STATE_NAMES else value
+
+
+def _login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+
+
+async def _official(request: Request) -> Principal | None:
+    p = await current_principal(request)
+    if not p.authenticated:
+        return None
+    if p.kind != "official":
+        raise Forbidden()
+    return p
+
+
+def _when(dt: datetime | None) -> str:
+    return dt.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if dt else "—"
+
+
+def _procedure_name(pid: str) -> str:
+    try:
+        return catalogue.procedure(pid).name(current_locale.get())
+    except Exception:  # a dossier of a procedure since removed from the catalogue
+        return pid
+
+
+def _row(w: WorkItem, p: Principal) -> dict[str, Any]:
+    now = clock.now()
+    return {
+        "id": w.id,
+        "dossier_id": w.dossier_id,
+        "code": w.dossier_code,
+        "procedure": _procedure_name(w.procedure),
+        "title": w.title,
+        "branch": w.branch,
+        "status": w.status,
+        "status_name": _state(w.status),
+        "assignee": w.assignee or "",
+        "mine": w.assignee == p.ref,
+        "due": _when(w.due_at),
+        "overdue": w.overdue or (w.due_at is not None and w.due_at < now),
+    }
+
+
+@router.get("/can-bo")
+async def queue_page(request: Request) -> Response:
+    p = await _official(request)
+    if p is None:
+        return _login(request)
+    q = request.query_params
+    status = q.get("status") if q.get("status") in STATUSES else None
+    due_before = None
+    if q.get("due_before"):
+        try:
+            due_before = datetime.combine(
+                datetime.strptime(q["due_before"], "%Y-%m-%d").date(), time(23, 59), VN_TZ
+            ).astimezone(UTC)
+        except ValueError:
+            due_before = None
+    flt = worklist.QueueFilter(procedure=q.get("procedure") or None, status=status, due_before=due_before)
+    items = await worklist.queue(get_runtime(request).db, p, flt)
+    procedures = sorted({(pid, _procedure_name(pid)) for pid in catalogue.catalogue()}, key=lambda x: x[1])
+    return await page(
+        request,
+        "eservices/backoffice/queue.html",
+        {
+            "items": [_row(w, p) for w in items],
+            "procedures": procedures,
+            "f": {
+                "procedure": flt.procedure or "",
+                "status": status or "",
+                "due_before": q.get("due_before", ""),
+            },
+            "statuses": STATUSES,
+            "me": p.ref,
+        },
+    )
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound() from None
+
+
+@router.post("/can-bo/viec/{item_id}/nhan")
+async def claim(request: Request, item_id: str) -> Response:
+    p = await _official(request)
+    if p is None:
+        return _login(request)
+    await worklist.claim(get_runtime(request).db, p, _uuid(item_id))
+    return RedirectResponse("/can-bo?status=mine", status_code=303)
+
+
+@router.post("/can-bo/giao")
+async def bulk_assign(request: Request) -> Response:
+    p = await _official(request)
+    if p is None:
+        return _login(request)
+    form = await request.form()
+    ids = [_uuid(str(v)) for v in form.getlist("items")]
+    assignee = str(form.get("assignee") or "")
+    await worklist.assign(get_runtime(request).db, p, ids, assignee)
+    return RedirectResponse("/can-bo", status_code=303)
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(data, dict):
+        out: list[tuple[str, Any]] = []
+        for k, v in data.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [(prefix, data)]
+
+
+async def _dossier_page(
+    request: Request,
+    p: Principal,
+    dossier_id: uuid.UUID,
+    *,
+    errors: list[Any] | None = None,
+    failed_item: str = "",
+    status: int = 200,
+) -> Response:
+    view = await worklist.dossier_view(get_runtime(request).db, p, dossier_id)
+    d = view.dossier
+    sources = dict(getattr(d, "sources", {}) or {})
+    fields = []
+    for path, value in _flatten(getattr(d, "data", {}) or {}):
+        src = sources.get(path)
+        fields.append(
+            {
+                "path": path,
+                "value": value,
+                "source": (f"{src.get('registry', '')} · {src.get('agency', '')}" if src else ""),
+                "changed": src.get("changed_at", "") if src else "",
+                "readonly": bool(src and src.get("mode") == "readonly"),
+            }
+        )
+    items = []
+    for w in view.items:
+        row = _row(w, p)
+        row.update(
+            {
+                "outcome": _state(w.outcome) if w.outcome else "",
+                "reason": w.reason or "",
+                "actions": [a for a in w.actions.split(",") if a in worklist.OFFICIAL_ACTIONS],
+                "may_act": w.status in worklist.OPEN and w.agency != "citizen" and worklist.may_work(p, w),
+                "who": w.agency,
+                "completed": _when(w.completed_at),
+            }
+        )
+        items.append(row)
+    return await page(
+        request,
+        "eservices/backoffice/dossier.html",
+        {
+            "d": d,
+            "code": getattr(d, "code", ""),
+            "status": _status_name(getattr(d, "status", "")),
+            "procedure": _procedure_name(getattr(d, "procedure_id", "")),
+            "fields": fields,
+            "items": items,
+            "branches": {
+                _(BRANCH_NAMES.get(k, k)): _state(v) for k, v in worklist.combined_status(view.items).items()
+            },
+            "process": f"{view.process} v{view.process_version}",
+            "errors": errors or [],
+            "failed_item": failed_item,
+        },
+        status=status,
+    )
+
+
+@router.get("/can-bo/ho-so/{dossier_id}")
+async def dossier_page(request: Request, dossier_id: str) -> Response:
+    p = await _official(request)
+    if p is None:
+        return _login(request)
+    return await _dossier_page(request, p, _uuid(dossier_id))
+
+
+@router.post("/can-bo/viec/{item_id}")
+async def act(request: Request, item_id: str) -> Response:
+    p = await _official(request)
+    if p is None:
+        return _login(request)
+    rt = get_runtime(request)
+    form = await request.form()
+    action, reason = str(form.get("action") or ""), str(form.get("reason") or "")
+    iid = _uuid(item_id)
+    try:
+        item = await worklist.act(rt.db, rt, p, iid, action, reason=reason)
+    except ValidationFailed as exc:
+        async with rt.db.uow(readonly=True) as uow:
+            found = await uow.session.get(WorkItem, iid)
+        if found is None:
+            raise
+        errors = [
+            {"field": ".".join(map(str, e.loc)), "message": _(e.message, **e.params)} for e in exc.errors
+        ]
+        return await _dossier_page(
+            request, p, found.dossier_id, errors=errors, failed_item=str(iid), status=422
+        )
+    return RedirectResponse(f"/can-bo/ho-so/{item.dossier_id}", status_code=303)

@@ -1,0 +1,222 @@
+"""Once-only prefill: what the registries already know about the applicant and their family, read
+through the exchange as the one-stop centre's subsystem, so each read is authorised, signed, logged in
+the exchange's message log and written to the person's access log with the purpose and the dossier.
+
+Only the fields a form needs are requested (data minimisation), plus the links that lead from the
+applicant to the others (spouse, household).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from dgov.eservices.catalogue import Procedure
+from dgov.exchange import ONE_STOP, call_service, registry_service_address
+from dgov.kernel.errors import ServiceUnavailable
+from dgov.registries import commune_name, province_name
+
+if TYPE_CHECKING:
+    from dgov.web.runtime import Runtime
+
+# The one-stop centre's subsystem on the exchange (X-Road style identifier, without the instance).
+ONE_STOP_SUBSYSTEM = ONE_STOP
+
+# Derived fields: computed here from the registry fields they need.
+_DERIVED: dict[tuple[str, str], list[str]] = {
+    ("population", "parent_role"): ["sex"],
+    ("population", "address_text"): ["permanent_address"],
+    ("residence", "address_text"): ["address"],
+}
+_LINKS = {"spouse": "spouse_id_number", "household": "household_id"}
+
+
+@dataclass(frozen=True)
+class Source:
+    registry: str
+    key: str
+    agency: str
+    changed_at: str
+    mode: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "registry": self.registry,
+            "key": self.key,
+            "agency": self.agency,
+            "changed_at": self.changed_at,
+            "mode": self.mode,
+        }
+
+
+@dataclass
+class Prefill:
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # paths whose subject the registries do not know
+    # Where the applicant lives: the unit whose officials handle the dossier.
+    commune_code: str | None = None
+    province_code: str | None = None
+
+    def readonly_paths(self) -> set[str]:
+        return {p for p, s in self.sources.items() if s.mode == "readonly"}
+
+
+@dataclass(frozen=True)
+class Read:
+    registry: str
+    key: str
+    data: dict[str, Any]
+    valid_from: datetime
+
+
+async def exchange_read(
+    rt: Runtime, *, registry: str, key: str, fields: list[str], purpose: str, reference: str
+) -> Read | None:
+    """The one adapter to the exchange: a registry read as the one-stop centre's subsystem, signed and
+    logged by the gateway, with the purpose and the dossier it is for; None when there is no such record."""
+    instance = rt.settings.exchange_instance
+    resp = await call_service(
+        rt,
+        client=f"{instance}/{ONE_STOP_SUBSYSTEM}",
+        service=registry_service_address(instance, registry),
+        path=f"/records/{quote(key, safe='')}",
+        purpose=purpose,
+        dossier=reference,
+        params={"fields": ",".join(sorted(set(fields)))},
+    )
+    if resp.status == 404:
+        return None
+    if not resp.ok:
+        raise ServiceUnavailable(
+            "The {registry} registry did not answer through the exchange", params={"registry": registry}
+        )
+    body = resp.json()
+    return Read(registry, str(body["key"]), dict(body["data"]), datetime.fromisoformat(body["valid_from"]))
+
+
+def address_text(addr: Any) -> str:
+    if not isinstance(addr, dict):
+        return ""
+    today = date.today()
+    parts = [
+        addr.get("street") or "",
+        commune_name(str(addr.get("commune_code", "")), on=today) or str(addr.get("commune_code", "")),
+        province_name(str(addr.get("province_code", "")), on=today) or str(addr.get("province_code", "")),
+    ]
+    return ", ".join(p for p in parts if p)
+
+
+def _value(source: str, name: str, data: dict[str, Any]) -> Any:
+    if name == "parent_role":
+        return {"F": "mother", "M": "father"}.get(str(data.get("sex")))
+    if name == "address_text":
+        return address_text(data.get("permanent_address" if source == "population" else "address"))
+    return data.get(name)
+
+
+def _needed(proc: Procedure) -> dict[tuple[str, str], list[str]]:
+    """(registry, subject) → registry fields to request."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for rule in proc.prefill:
+        want = _DERIVED.get((rule["source"], rule["field"]), [rule["field"]])
+        out.setdefault((rule["source"], rule["subject"]), []).extend(want)
+    subjects = {s for _, s in out}
+    applicant = out.setdefault(("population", "applicant"), [])
+    applicant.append("permanent_address")
+    if subjects & {"spouse", "mother", "father"}:
+        applicant += ["spouse_id_number", "sex"]
+    if "household" in subjects:
+        applicant.append("household_id")
+    return out
+
+
+async def collect(
+    rt: Runtime, proc: Procedure, *, id_number: str, reference: str, lang: str = "vi"
+) -> Prefill:
+    """Read what `proc`'s form can take from the registries about the citizen `id_number`."""
+    purpose = f"Điền sẵn hồ sơ {proc.raw['name']['vi']} (thủ tục {proc.code})"
+    needed = _needed(proc)
+    views: dict[str, Read | None] = {}
+    # Whether the applicant is the mother or the father is known only once read: ask for both roles' fields.
+    family = [
+        f
+        for (r, s), fs in needed.items()
+        if r == "population" and s in ("spouse", "mother", "father")
+        for f in fs
+    ]
+    me = await exchange_read(
+        rt,
+        registry="population",
+        key=id_number,
+        fields=needed[("population", "applicant")] + family,
+        purpose=purpose,
+        reference=reference,
+    )
+    views["applicant"] = me
+    mine = me.data if me else {}
+    spouse_key = mine.get("spouse_id_number")
+    if spouse_key and any(s in ("spouse", "mother", "father") for _, s in needed):
+        views["spouse"] = await exchange_read(
+            rt,
+            registry="population",
+            key=str(spouse_key),
+            fields=family,
+            purpose=purpose,
+            reference=reference,
+        )
+    female = mine.get("sex") == "F"
+    views["mother"] = views.get("applicant") if female else views.get("spouse")
+    views["father"] = views.get("spouse") if female else views.get("applicant")
+    result = Prefill()
+    home = mine.get("permanent_address") or {}
+    result.commune_code = home.get("commune_code")
+    result.province_code = home.get("province_code")
+    for (registry, subject), fields in needed.items():
+        if registry == "population":
+            continue
+        if subject == "household":
+            key = mine.get("household_id")
+        elif subject in ("applicant", "mother", "father", "spouse"):
+            person = views.get(subject)
+            key = person.key if person else None
+        else:
+            key = None
+        views[f"{registry}:{subject}"] = (
+            await exchange_read(
+                rt, registry=registry, key=str(key), fields=fields, purpose=purpose, reference=reference
+            )
+            if key
+            else None
+        )
+    for rule in proc.prefill:
+        registry, subject = rule["source"], rule["subject"]
+        view = views.get(subject) if registry == "population" else views.get(f"{registry}:{subject}")
+        if view is None:
+            result.missing.append(rule["path"])
+            continue
+        value = _value(registry, rule["field"], view.data)
+        if value in (None, ""):
+            result.missing.append(rule["path"])
+            continue
+        result.values[rule["path"]] = value
+        result.sources[rule["path"]] = Source(
+            registry=registry,
+            key=view.key,
+            agency=_owner(registry),
+            changed_at=view.valid_from.isoformat(),
+            mode=rule["mode"],
+        )
+    return result
+
+
+def _owner(registry: str) -> str:
+    return {
+        "population": "BCA",
+        "residence": "BCA",
+        "civil_status": "BTP",
+        "health_insurance": "BHXH",
+        "social_insurance": "BHXH",
+    }.get(registry, "")
