@@ -86,7 +86,7 @@ async def _load_demo(rt: Runtime, *, force: bool) -> list[str]:
     return loaded
 
 
-demo_app = typer.Typer(help="Load the demo data set (accounts, registries, agencies…), or run a demo journey.")
+demo_app = typer.Typer(help="Load the demo data set (accounts, registries, agencies…), or run a journey.")
 app.add_typer(demo_app, name="demo")
 
 

@@ -31,7 +31,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-STARTUP_TIMEOUT = 60.0  # seconds for `init` and for the server to answer /healthz
+STARTUP_TIMEOUT = 180.0  # seconds for `init` (demo data: registries, PKI, signed documents) and for /healthz
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -195,3 +195,13 @@ async def test_draft_saving_keeps_typed_values_but_not_tampered_ones(rt: Runtime
     assert saved.data["child"]["given_name"] == "Minh"
     assert saved.data["mother"]["id_number"] == BINH
     assert saved.status == "draft"
+
+
+async def test_without_a_spouse_in_the_registry_the_parents_are_typed(rt: Runtime, cuong: Applicant) -> None:
+    d = await dossiers_citizen.open_draft(rt, cuong, "birth-bundle")
+    assert d.data["father"] == {"full_name": "Lê Văn Cường", "id_number": cuong.id_number}
+    assert "mother.id_number" not in d.sources  # nobody to read: the field stays editable and empty
+    assert d.sources["father.id_number"]["mode"] == "readonly"
+    async with rt.db.uow(readonly=True) as uow:
+        subjects = (await uow.session.execute(select(access_log.c.subject_id).distinct())).scalars().all()
+    assert set(subjects) == {cuong.id_number}

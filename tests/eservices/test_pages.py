@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
+import uuid
+from datetime import date, timedelta
 
-from eskit import citizen_login, pdf_bytes
+from eskit import citizen_login, official, pdf_bytes
 from httpx import AsyncClient, Response
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy import text as text_sql
 
+from dgov.eservices import dossiers, dossiers_citizen
 from dgov.eservices.dossiers import ALLOWED
+from dgov.eservices.dossiers_citizen import Applicant
 from dgov.eservices.models import dossiers as t_dossiers
+from dgov.identity import Principal
 from dgov.registries.demo import BINH
 from dgov.web.runtime import Runtime
 
@@ -143,6 +148,11 @@ async def test_submit_with_the_birth_notice_then_double_click(rt: Runtime, clien
     mine = await client.get("/ho-so")
     assert rows[0]["code"] in mine.text
     detail = await client.get(f"/ho-so/{rows[0]['id']}")
+    notice = rows[0]["attachments"][0]["code"]
+    assert f"/ho-so/{rows[0]['id']}/tep/{notice}" in detail.text
+    download = await client.get(f"/ho-so/{rows[0]['id']}/tep/{notice}")
+    assert download.status_code == 200 and download.content == PDF
+    assert (await client.get(f"/ho-so/{rows[0]['id']}/tep/TL-0000-000000")).status_code == 404
     assert "Khai sinh" in text(detail) or rows[0]["code"] in detail.text
     r = await client.post(
         f"/ho-so/{rows[0]['id']}/tin-nhan",
@@ -176,6 +186,11 @@ async def test_forms_without_the_csrf_token_are_refused(rt: Runtime, client: Asy
     del data["csrftoken"]
     r = await client.post(FORM, data=data)
     assert r.status_code == 403
+    files = {"doc-birth_notice": ("giay-chung-sinh.pdf", PDF, "application/pdf")}
+    r = await client.post(FORM, data=data, files=files)  # multipart without the token
+    assert r.status_code == 403
+    r = await client.post(FORM, data={**data, "csrftoken": "forged"}, files=files)
+    assert r.status_code == 403
     async with rt.db.uow(readonly=True) as uow:
         assert (
             await uow.session.execute(
@@ -192,3 +207,64 @@ async def test_someone_elses_dossier_is_not_shown(rt: Runtime, client: AsyncClie
     assert (await client.get(f"/ho-so/{draft}")).status_code == 303  # anonymous: to the login page
     r = await client.get("/ho-so/not-a-uuid")
     assert r.status_code in (303, 404)
+
+
+async def test_the_apology_letter_page(rt: Runtime, client: AsyncClient) -> None:
+    await login_binh(rt, client)
+    login = await client.get("/ho-so")  # the session is Bình's
+    assert login.status_code == 200
+    async with rt.db.uow(readonly=True) as uow:
+        account = (
+            await uow.session.execute(
+                text_sql("select id from identity_accounts where id_number = :n"), {"n": BINH}
+            )
+        ).scalar_one()
+    who = Applicant(
+        Principal(kind="citizen", account_id=uuid.UUID(str(account)), level=1), BINH, "Trần Thị Bình"
+    )
+    d = await dossiers_citizen.submit(
+        rt,
+        who,
+        "judicial-record",
+        {"request": {"form_type": "1", "purpose": "Xin việc", "copies": 1, "delivery": "post"}},
+        idempotency_key="apology-1",
+    )
+    today = dossiers.vn_today()
+    async with rt.db.uow() as uow:  # as if its appointment had passed
+        await uow.session.execute(
+            update(t_dossiers).where(t_dossiers.c.id == d.id).values(due_date=today - timedelta(days=1))
+        )
+        new_due = dossiers.calendar().add_working_days(today, 2)
+        await dossiers.apologise(
+            uow,
+            d.id,
+            actor=official("BCA", "residence_officer", "*"),
+            reason="Chờ kết quả xác minh",
+            new_due=new_due,
+            actor_name="Công an tỉnh",
+        )
+        await uow.commit()
+    page = await client.get(f"/ho-so/{d.id}")
+    m = re.search(rf'href="(/ho-so/{d.id}/thu-xin-loi/[^"]+)"', page.text)
+    assert m, page.text
+    letter = await client.get(m.group(1))
+    assert letter.status_code == 200
+    shown = text(letter)
+    assert d.code in shown and "Chờ kết quả xác minh" in shown and new_due.strftime("%d/%m/%Y") in shown
+
+
+async def test_saving_the_draft_keeps_what_was_typed(rt: Runtime, client: AsyncClient) -> None:
+    await login_binh(rt, client)
+    form = await client.get(FORM)
+    data = {
+        "csrftoken": hidden(form, "csrftoken"),
+        "draft_id": hidden(form, "draft_id"),
+        "idempotency_key": hidden(form, "idempotency_key"),
+        "child.given_name": "Minh",
+        "action": "save",
+    }
+    r = await client.post(FORM, data=data)
+    assert r.status_code == 200 and 'role="status"' in r.text
+    again = await client.get(FORM)
+    assert hidden(again, "draft_id") == data["draft_id"]
+    assert re.search(r'id="f-child-given_name" name="child.given_name" type="text" value="Minh"', again.text)

@@ -8,7 +8,7 @@ import io
 import json
 from datetime import timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from dgov.exchange.messagelog import LogEntry, MessageLog, checkpoint_now, entry_hash, export_jsonl, verify
 from dgov.exchange.models import log_t
@@ -35,8 +35,10 @@ def entry(i: int) -> LogEntry:
 
 async def written(db: Database, key: NodeKey, n: int, every: int = 4) -> MessageLog:
     log = MessageLog(db, key=key, node="test-node", every=every)
-    seqs = await asyncio.gather(*(log.write(entry(i)) for i in range(n)))
-    assert sorted(seqs) == list(range(1, n + 1))  # every writer learns its own place in the chain
+    await asyncio.gather(*(log.write(entry(i)) for i in range(n)))
+    async with db.uow(readonly=True) as uow:
+        ids = (await uow.session.execute(select(log_t.c.message_id).order_by(log_t.c.seq))).scalars().all()
+    assert sorted(ids) == sorted(f"m-{i}" for i in range(n))  # every concurrent writer's entry, once
     return log
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from pubsub_support import Receiver, drain
 from sqlalchemy import select
 
+from dgov.exchange import pubsub
 from dgov.exchange import pubsub_subscriptions as subscriptions
 from dgov.exchange.events import RECORD_CHANGED, life_event
 from dgov.exchange.pubsub_models import events_t
@@ -134,3 +135,25 @@ async def test_a_registry_birth_reaches_a_subscriber(
         ("person.born", "00004-2026-KS-000001")
     ]
     assert [json.loads(g.body)["id"] for g in receiver.got] == [str(rows[0].id)]
+
+
+async def test_a_birth_published_twice_reaches_subscribers_once(
+    db: Database, dispatcher: Dispatcher, receiver: Receiver
+) -> None:
+    """The online service publishes person.born when it approves the birth bundle, and the civil status
+    record it created reaches the stream through the registries: subscribers hear of the birth once."""
+    await subscriptions.add_subscription(
+        db, OPERATOR, member="GOV/BHXH", subsystem="BHYT", event_type="person.born", url=receiver.url
+    )
+    data = {"id_number": "001226000124", "full_name": "Trần Bảo Ngọc", "birth_date": "2026-11-19"}
+    async with db.uow() as uow:
+        first = await pubsub.publish_event(uow, "person.born", data, subject_id="001226000124")
+        uow.publish(RECORD_CHANGED, civil("birth", **data), key="001226000124")
+        await uow.commit()
+    await drain(dispatcher)
+    async with db.uow() as uow:
+        again = await pubsub.publish_event(uow, "person.born", data, subject_id="001226000124")
+        await uow.commit()
+    assert first.new and not again.new and again.id == first.id
+    await drain(dispatcher)
+    assert [json.loads(g.body)["id"] for g in receiver.got] == [str(first.id)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 
 import pytest
@@ -16,6 +17,7 @@ from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import CertificateValidator
 from pyhanko_certvalidator.errors import RevokedError
 
+from dgov.kernel import clock
 from dgov.kernel.config import Settings
 from dgov.kernel.uow import Database
 from dgov.pki import revoke_agency_certificate, signing_material, validation_context
@@ -63,3 +65,26 @@ async def test_validator_fetches_status_over_http(served: Settings, db: Database
         )
     status = await async_validate_pdf_signature(embedded, fetching)
     assert status.revoked and not status.bottom_line
+
+
+class _Ahead:
+    """The node's clock running ahead of the validator's, as a busy node or a slow network looks."""
+
+    def __init__(self, by: timedelta) -> None:
+        self.by = by
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.by
+
+
+async def test_status_fetched_after_the_context_was_made_is_accepted(served: Settings, db: Database) -> None:
+    material = await signing_material(served, db, "BTC")
+    fetching = await validation_context(served, db, fetch=True)
+    previous = clock.set_clock(_Ahead(timedelta(seconds=30)))
+    try:
+        path = await CertificateValidator(
+            material.certificate, validation_context=fetching
+        ).async_validate_usage({"non_repudiation"})
+    finally:
+        clock.set_clock(previous)
+    assert len(path) == 3

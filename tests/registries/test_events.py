@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from test_engine import person
 
 from dgov.identity import Principal
 from dgov.kernel import clock
@@ -24,22 +25,6 @@ AN = "001090012345"
 PROV = Provenance(
     actor="operator:test", reason="Đăng ký", legal_basis="Luật Căn cước 2023", dossier_code="HS-1"
 )
-
-
-def person(**extra: Any) -> dict[str, Any]:
-    return {
-        "id_number": AN,
-        "surname": "Nguyễn",
-        "middle_name": "Văn",
-        "given_name": "An",
-        "full_name": "Nguyễn Văn An",
-        "birth_date": "1990-03-15",
-        "sex": "M",
-        "nationality": "VN",
-        "status": "alive",
-        "permanent_address": {"commune_code": "00004", "province_code": "01"},
-        **extra,
-    }
 
 
 def insurance_book() -> dict[str, Any]:

@@ -117,7 +117,8 @@ async def count(db: Database, registry: str) -> int:
 
 async def audits(db: Database, action: str) -> list[AuditRecord]:
     async with db.uow(readonly=True) as uow:
-        return list(await uow.session.scalars(select(AuditRecord).where(AuditRecord.action == action)))
+        query = select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.seq)
+        return list(await uow.session.scalars(query))
 
 
 async def test_a_good_csv_is_written_whole_in_one_commit_with_one_audit_record(

@@ -3,7 +3,6 @@ the timeline, messages, withdrawal and rating, the receipt and the apology lette
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from datetime import datetime
 from importlib.resources import files
@@ -16,7 +15,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dgov.eservices import catalogue, dossiers, dossiers_attachments, dossiers_citizen, forms
+from dgov.eservices import (
+    backoffice_pages,
+    catalogue,
+    dossiers,
+    dossiers_attachments,
+    dossiers_citizen,
+    forms,
+)
 from dgov.eservices.catalogue import Procedure, text
 from dgov.eservices.dossiers import Dossier
 from dgov.eservices.dossiers_citizen import Applicant
@@ -548,14 +554,5 @@ async def stylesheet() -> Response:
     return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
 
-def _include_backoffice() -> None:
-    try:
-        backoffice = importlib.import_module("dgov.eservices.backoffice_pages")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dgov.eservices.backoffice_pages":
-            raise
-        return
-    router.include_router(backoffice.router)
-
-
-_include_backoffice()
+# The officials' back office (same domain, its own module).
+router.include_router(backoffice_pages.router)

@@ -191,7 +191,8 @@ def notification(
 ) -> dict[str, Any]:
     return {
         "channel": "inbox",
-        "person": person,
+        # Without the person's ID number the message goes to the applicant's account.
+        "person": person or None,
         "account_id": step.data.get("route", {}).get("applicant") if not person else None,
         "template": template,
         "params": {"code": step.dossier_code, **(params or {})},
@@ -231,8 +232,8 @@ async def _notify(uow: UnitOfWork, step: Step) -> dict[str, Any]:
     else:
         template = step.data.get("notify_template") or "eservices.result_issued"
         params = dict(step.data.get("notify_params") or {})
-    people = step.data.get("notify_people") or [_applicant_id(step)]
-    return {"_notify": [notification(step, template, person=p, params=params) for p in people if p]}
+    people = [p for p in (step.data.get("notify_people") or [_applicant_id(step)]) if p] or [""]
+    return {"_notify": [notification(step, template, person=p, params=params) for p in people]}
 
 
 @inline("sla.overdue")

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -229,10 +230,27 @@ async def start(uow: UnitOfWork, dossier: Any, *, process: str | None = None) ->
     return inst
 
 
-def load(inst: WorkflowInstance) -> BpmnWorkflow:
+# Workflows this process saved last, with the exact state text they were saved as: the next step on the
+# same instance skips deserialising when the database still holds that text (a rolled-back save leaves a
+# different text there, so a stale object is never used). A step takes its object out (it mutates it).
+_recent: OrderedDict[uuid.UUID, tuple[str, BpmnWorkflow]] = OrderedDict()
+_RECENT_MAX = 256
+
+
+def load(inst: WorkflowInstance, *, mutate: bool = True) -> BpmnWorkflow:
+    cached = _recent.pop(inst.id, None) if mutate else _recent.get(inst.id)
+    if cached is not None and cached[0] == inst.state:
+        return cached[1]
     wf = cast(BpmnWorkflow, SERIALIZER.deserialize_json(inst.state))
     wf.script_engine = ENGINE
     return wf
+
+
+def _remember(inst: WorkflowInstance, wf: BpmnWorkflow) -> None:
+    _recent[inst.id] = (inst.state, wf)
+    _recent.move_to_end(inst.id)
+    while len(_recent) > _RECENT_MAX:
+        _recent.popitem(last=False)
 
 
 async def instance_for(
@@ -347,6 +365,7 @@ def _props(t: Task) -> dict[str, str]:
 async def _save(uow: UnitOfWork, inst: WorkflowInstance, wf: BpmnWorkflow) -> None:
     now = clock.now()
     inst.state = SERIALIZER.serialize_json(wf)
+    _remember(inst, wf)
     inst.pending = _is_external_ready(wf)
     inst.status = "completed" if wf.is_completed() else "running"
     inst.updated_at = now
@@ -446,7 +465,7 @@ async def run_pending(db: Database, services: Any, instance_id: uuid.UUID) -> in
             inst = await instance_for(uow, instance_id=instance_id)
             if not inst.pending or inst.status != "running":
                 return ran
-            wf = load(inst)
+            wf = load(inst, mutate=False)
             todo = [
                 t
                 for t in wf.get_tasks(state=TaskState.READY)

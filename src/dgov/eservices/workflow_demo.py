@@ -222,7 +222,7 @@ async def birth_journey(rt: Runtime, *, n: int = 0) -> dict[str, Any]:
     async with rt.db.uow(readonly=True) as uow:
         d = await dossiers.get(uow, d.id)
         inst = await workflow.instance_for(uow, dossier_id=d.id)
-    wf = workflow.load(inst)
+    wf = workflow.load(inst, mutate=False)
     data = wf.data if wf.is_completed() else {}
     cert = data.get("certificate") or {}
     return {

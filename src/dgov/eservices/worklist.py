@@ -190,6 +190,7 @@ async def act(
         await uow.flush()
         if action == "supplement":
             await tasks.move_dossier(uow, item.dossier_id, "supplement_requested", actor=actor, note=reason)
+            await _tell_applicant(uow, item, "eservices.supplement", reason)
         elif action == "receive":
             await tasks.move_dossier(uow, item.dossier_id, "in_processing", actor=actor)
         prefix = _prefix(item)
@@ -210,6 +211,24 @@ async def act(
     if pending:
         await workflow.run_pending(db, services, instance_id)
     return item
+
+
+async def _tell_applicant(uow: Any, item: WorkItem, template: str, reason: str) -> None:
+    mod = tasks._dossiers()
+    if mod is None:
+        return
+    d = await mod.get(uow, item.dossier_id)
+    uow.publish(
+        "notify.send",
+        {
+            "channel": "inbox",
+            "person": d.applicant_id_number,
+            "template": template,
+            "params": {"code": item.dossier_code, "reason": reason},
+            "locale": "vi",
+        },
+        key=item.dossier_code,
+    )
 
 
 async def _check_open(item: WorkItem, actor: Principal, action: str) -> None:

@@ -10,10 +10,9 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dgov.exchange import directory, httpsig
+from dgov.exchange import directory, httpsig, pubsub_api
 from dgov.exchange.federation import directory_document
 from dgov.exchange.gateway import Incoming, gateway_for
-from dgov.exchange.parts import optional_part
 from dgov.kernel import clock
 from dgov.kernel.errors import FieldError, Unauthenticated, ValidationFailed
 from dgov.web.deps import get_runtime
@@ -135,6 +134,4 @@ async def node_key(request: Request) -> dict[str, str]:
     return {"key_id": rt.node_key.key_id, "alg": httpsig.ED25519, "public_key": rt.node_key.public_pem()}
 
 
-_pubsub_api = optional_part("pubsub_api")
-if _pubsub_api is not None:
-    app_router.include_router(_pubsub_api.router)
+app_router.include_router(pubsub_api.router)

@@ -16,9 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from dgov.clisupport import console, err, print_json, run_with_runtime
-from dgov.exchange import directory, federation, messagelog, registry_services
+from dgov.exchange import directory, federation, messagelog, pubsub_cli, registry_services
 from dgov.exchange.client import call_service, register_node_subsystem
-from dgov.exchange.parts import optional_part
 from dgov.identity import SYSTEM
 from dgov.kernel import clock
 from dgov.kernel.errors import FieldError, ValidationFailed
@@ -311,6 +310,4 @@ def log_export(file: Annotated[Path, typer.Argument(help="Archive file to write 
     console.print(f"{n} records written to {escape(str(file))}")
 
 
-_pubsub_cli = optional_part("pubsub_cli")
-if _pubsub_cli is not None:
-    _pubsub_cli.register(app)
+pubsub_cli.register(app)

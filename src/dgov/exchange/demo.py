@@ -9,9 +9,8 @@ officials already use for it).
 
 from __future__ import annotations
 
-from dgov.exchange import directory, registry_services
+from dgov.exchange import directory, pubsub_demo, registry_services
 from dgov.exchange.client import register_node_subsystem
-from dgov.exchange.parts import optional_part
 from dgov.identity import SYSTEM
 from dgov.web.runtime import Runtime
 
@@ -58,6 +57,4 @@ async def load(rt: Runtime) -> None:
                 client=f"{instance}/{client}",
                 service=registry_services.service_address(instance, registry),
             )
-    pubsub_demo = optional_part("pubsub_demo")
-    if pubsub_demo is not None:
-        await pubsub_demo.load(rt)
+    await pubsub_demo.load(rt)

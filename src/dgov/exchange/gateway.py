@@ -21,22 +21,21 @@ from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import and_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from dgov.exchange import directory, httpsig
 from dgov.exchange.addresses import ServiceId, SubsystemId, service_id, subsystem_id
-from dgov.exchange.batching import GroupCommitter
 from dgov.exchange.messagelog import LogEntry, MessageLog
 from dgov.exchange.models import keys_t, members_t, nonces_t, rights_t, services_t, subsystems_t
 from dgov.identity import Principal
 from dgov.kernel import clock
 from dgov.kernel.errors import DomainError
+from dgov.kernel.group_commit import GroupCommitWriter
 from dgov.kernel.i18n import gettext as _
 from dgov.kernel.ids import new_id
 from dgov.kernel.keys import NodeKey
 from dgov.kernel.logging import mask_ids
-from dgov.kernel.uow import Database
+from dgov.kernel.uow import Database, UnitOfWork
 from dgov.registries import RegistriesContext, read_record, record_exists
 
 log = logging.getLogger("dgov.exchange")
@@ -84,8 +83,11 @@ class Refused(DomainError):
 
     def __init__(self, detail: str, *, status: int, code: str, title: str, **params: Any) -> None:
         super().__init__(detail, params=params)
-        # Not DomainError's class-level status/code/title: each refusal carries its own.
+        # Each refusal carries its own status/code/title (DomainError declares them per class).
         self.http_status, self.problem_code, self.problem_title = status, code, title
+        self.status = status  # type: ignore[misc]
+        self.code = code  # type: ignore[misc]
+        self.title = title  # type: ignore[misc]
 
 
 def N_(message: str) -> str:
@@ -143,7 +145,7 @@ class Gateway:
         self.node_key = node_key
         self.instance = instance
         self.log = MessageLog(db, key=node_key, node=node, every=checkpoint_every)
-        self._nonces: GroupCommitter[tuple[str, str], bool] = GroupCommitter(self._store_nonces)
+        self._nonces: GroupCommitWriter[dict[str, Any]] = GroupCommitWriter(db, self._insert_nonces)
         self._purge_at = 0.0
         # Directory lookups (client keys, service and rights) cached briefly: a change made in this
         # process clears them at once; one made by another process applies within CACHE_SECONDS.
@@ -389,7 +391,7 @@ class Gateway:
                 client=ctx.client,
             )
         assert verified.nonce is not None
-        if not await self._nonces.submit((verified.keyid, verified.nonce)):
+        if not await self._fresh_nonce(verified.keyid, verified.nonce):
             raise Refused(
                 "This nonce was already used: the request is a replay",
                 status=401,
@@ -521,24 +523,24 @@ class Gateway:
             "ops": set(ops),
         }
 
-    async def _store_nonces(self, items: list[tuple[str, str]]) -> list[bool]:
-        """True for each nonce seen for the first time (in this batch and in the table)."""
+    async def _fresh_nonce(self, keyid: str, nonce: str) -> bool:
+        """Record the nonce (group-committed); False if it was seen before, here or in another worker:
+        the primary key refuses the second insert, and the writer retries a failed batch row by row so
+        only the replay fails."""
         now = clock.now()
-        first: dict[tuple[str, str], int] = {}
-        for i, it in enumerate(items):
-            first.setdefault(it, i)
-        rows = [{"key_id": k, "nonce": n[:200], "expires_at": now + NONCE_TTL} for (k, n) in first]
-        async with self.db.uow() as uow:
-            s = uow.session
-            dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
-            ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(nonces_t)
-            stmt = ins.values(rows).on_conflict_do_nothing().returning(nonces_t.c.key_id, nonces_t.c.nonce)
-            inserted = {(r.key_id, r.nonce) for r in (await s.execute(stmt)).all()}
-            if time.monotonic() > self._purge_at:  # expired nonces cannot be replayed: `created` is too old
-                self._purge_at = time.monotonic() + 60
-                await s.execute(nonces_t.delete().where(nonces_t.c.expires_at < now))
-            await uow.commit()
-        return [first[it] == i and (it[0], it[1][:200]) in inserted for i, it in enumerate(items)]
+        try:
+            await self._nonces.submit(
+                [{"key_id": keyid, "nonce": nonce[:200], "expires_at": now + NONCE_TTL}]
+            )
+        except IntegrityError:
+            return False
+        return True
+
+    async def _insert_nonces(self, uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+        await uow.session.execute(nonces_t.insert(), rows)
+        if time.monotonic() > self._purge_at:  # expired nonces cannot be replayed: `created` is too old
+            self._purge_at = time.monotonic() + 60
+            await uow.session.execute(nonces_t.delete().where(nonces_t.c.expires_at < clock.now()))
 
     # --- services --------------------------------------------------------------------------------
 

@@ -20,12 +20,12 @@ from typing import Any, TextIO
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from dgov.exchange.batching import GroupCommitter
 from dgov.exchange.models import log_checkpoints_t, log_head_t, log_t
 from dgov.kernel.audit import GENESIS_HASH, checkpoint_message
 from dgov.kernel.canonical import canonical_json, sha256_hex
+from dgov.kernel.group_commit import GroupCommitWriter
 from dgov.kernel.keys import NodeKey, verify_signature
-from dgov.kernel.uow import Database
+from dgov.kernel.uow import Database, UnitOfWork
 
 _HEAD = select(log_head_t.c.seq, log_head_t.c.hash).where(log_head_t.c.id == 1)
 
@@ -128,22 +128,18 @@ async def checkpoint_now(session: AsyncSession, *, key: NodeKey, node: str, ts: 
 
 
 class MessageLog:
-    """The node's writer: `await log.write(entry)` returns once the entry is committed in some batch."""
+    """The node's writer: `await log.write(entry)` returns once the entry is committed in some batch
+    (the kernel's group-commit writer: one transaction per batch of concurrent calls)."""
 
     def __init__(self, db: Database, *, key: NodeKey | None, node: str, every: int = 1000) -> None:
-        self._db = db
         self._key, self._node, self._every = key, node, every
-        self._committer: GroupCommitter[LogEntry, int] = GroupCommitter(self._write_batch)
+        self._writer: GroupCommitWriter[LogEntry] = GroupCommitWriter(db, self._write_batch)
 
-    async def write(self, entry: LogEntry) -> int:
-        return await self._committer.submit(entry)
+    async def write(self, entry: LogEntry) -> None:
+        await self._writer.submit([entry])
 
-    async def _write_batch(self, entries: list[LogEntry]) -> list[int]:
-        async with self._db.uow() as uow:
-            last = await append(uow.session, entries, key=self._key, node=self._node, every=self._every)
-            await uow.commit()
-        first = last - len(entries) + 1
-        return list(range(first, last + 1))
+    async def _write_batch(self, uow: UnitOfWork, entries: list[LogEntry]) -> None:
+        await append(uow.session, entries, key=self._key, node=self._node, every=self._every)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dgov.exchange.parts import optional_part
 from dgov.kernel.db import Base, JSONType, UTCDateTime
 
 
@@ -172,5 +171,5 @@ log_head_t = cast(Table, LogHead.__table__)
 log_t = cast(Table, LogRecord.__table__)
 log_checkpoints_t = cast(Table, LogCheckpoint.__table__)
 
-# The pub/sub tables live in their own module of this package.
-optional_part("pubsub_models")
+# The pub/sub tables live in their own module of this package (imported last: it refers to these).
+from dgov.exchange import pubsub_models  # noqa: E402, F401

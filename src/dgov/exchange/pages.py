@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from dgov.exchange import pubsub_pages
 from dgov.exchange.overview import operator_overview
-from dgov.exchange.parts import optional_part
 from dgov.identity import current_login
 from dgov.web.deps import get_runtime
 from dgov.web.templating import add_template_package, page
@@ -29,6 +29,4 @@ async def exchange_overview(request: Request) -> Response:
     return await page(request, "exchange/operator.html", data)
 
 
-_pubsub_pages = optional_part("pubsub_pages")
-if _pubsub_pages is not None:
-    router.include_router(_pubsub_pages.router)
+router.include_router(pubsub_pages.router)

@@ -36,6 +36,8 @@ from dgov.kernel.uow import Database, UnitOfWork
 EVENT_TOPIC = "exchange.event"  # outbox topic: one message per event (webhook fan-out + bus copy)
 RETRY_TOPIC = "exchange.webhook.retry"  # outbox topic: retries, redeliveries, replays
 DEFAULT_MAX_ATTEMPTS = 8
+# Events that happen to a person once: publishing one again for the same subject returns the first.
+ONCE_PER_SUBJECT = frozenset({"person.born", "person.died"})
 MEMBER_RE = re.compile(r"^[A-Z]{2,10}/[A-Za-z0-9.\-_]{1,50}$")
 CODE_RE = re.compile(r"^[A-Za-z0-9.\-_]{1,50}$")
 FILTER_KEY_RE = re.compile(r"^[a-z_][a-z0-9_]{0,49}$")
@@ -78,6 +80,7 @@ class PublishedEvent:
     id: uuid.UUID
     offset: int
     type: str
+    new: bool = True  # False: the person already had this once-in-a-life event, which is returned
 
 
 # --- event types ------------------------------------------------------------------------------------
@@ -222,6 +225,18 @@ async def publish_event(
     errors = _schema_errors(schema, payload)
     if errors:
         raise ValidationFailed(errors=errors)
+    if subject_id and event_type in ONCE_PER_SUBJECT:
+        # A birth reaches the stream from the online service that approved it and again from the civil
+        # status record it created; subscribers must hear of it once.
+        found = (
+            await uow.session.execute(
+                select(events_t.c.id, events_t.c.stream_offset)
+                .where(events_t.c.subject == subject_id, events_t.c.type == event_type)
+                .limit(1)
+            )
+        ).first()
+        if found is not None:
+            return PublishedEvent(found.id, found.stream_offset, event_type, new=False)
     now = clock.now()
     event_id = new_id()
     source = f"{instance}/{owner}"

@@ -48,7 +48,10 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (Index("ix_exchange_events_type", "type", "stream_offset"),)
+    __table_args__ = (
+        Index("ix_exchange_events_type", "type", "stream_offset"),
+        Index("ix_exchange_events_subject", "subject", "type"),
+    )
 
 
 class EventSubscription(Base):

@@ -70,3 +70,52 @@ PASSWORD_PROBLEMS = (
     N_("Do not build your password from your name, ID number or birth date"),
     N_("This password is too easy to guess; use a longer phrase of unrelated words"),
 )
+
+# dgov.eservices.pages: FIELD_NAMES, AGENCY_NAMES, LEVEL_NAMES, STATUS_NAMES and REGISTRY_NAMES are plain
+# strings that the citizen and back-office pages pass to `_()` (the catalogue filters, a procedure's
+# field, agency and level, a dossier's status, the registry a prefilled value comes from).
+ESERVICES_FIELD_NAMES = (
+    N_("Civil status"),
+    N_("Residence"),
+    N_("Health insurance"),
+    N_("Social insurance"),
+    N_("Business"),
+    N_("Judicial records"),
+    N_("Construction"),
+)
+ESERVICES_AGENCY_NAMES = (
+    N_("Ministry of Justice"),
+    N_("Ministry of Public Security"),
+    N_("Vietnam Social Security"),
+    N_("Ministry of Construction"),
+    N_("People's Committees"),
+)
+ESERVICES_LEVEL_NAMES = (
+    N_("Fully online"),
+    N_("Partly online"),
+)
+ESERVICES_STATUS_NAMES = (
+    N_("Draft"),
+    N_("Submitted"),
+    N_("Received"),
+    N_("Being processed"),
+    N_("More information requested"),
+    N_("Approved"),
+    N_("Rejected"),
+    N_("Result issued"),
+    N_("Withdrawn"),
+)
+ESERVICES_REGISTRY_NAMES = (
+    N_("National population database"),
+    N_("Residence database"),
+    N_("Health insurance database"),
+    N_("Civil status database"),
+)
+
+# dgov.exchange.addresses._bad: FieldError messages passed through a helper (a default argument and
+# literal arguments of `_bad`), which the extractor does not follow.
+EXCHANGE_ADDRESS_ERRORS = (
+    N_("This identifier is not in the expected format"),
+    N_("Use letters, digits, dot, dash or underscore (at most 50)"),
+    N_("The member class must be GOV, COM or ORG"),
+)

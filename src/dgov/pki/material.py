@@ -7,6 +7,7 @@ running server, and revocation data is fresh at the moment of signing (so PAdES 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -33,6 +34,8 @@ from dgov.pki.revocation import (
 )
 from dgov.pki.service import CertInfo, ensure_initialised
 from dgov.pki.tsa import NodeTimeStamper, TsaSigner
+
+FETCH_TOLERANCE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,15 @@ async def validation_context(settings: Settings, db: Database, *, fetch: bool = 
     state = await _snapshot(settings, db)
     root, issuing = _hierarchy(state)
     if fetch:
-        return ValidationContext(trust_roots=[to_asn1(root)], allow_fetching=True, revocation_mode="require")
+        return ValidationContext(
+            trust_roots=[to_asn1(root)],
+            allow_fetching=True,
+            revocation_mode="require",
+            # The validation time is fixed when the context is made, and a CRL or OCSP response fetched
+            # later is stamped later: beyond the 1 s default tolerance pyhanko-certvalidator calls it
+            # "too new" and the check fails on a slow network or a busy node.
+            time_tolerance=FETCH_TOLERANCE,
+        )
     return ValidationContext(
         trust_roots=[to_asn1(root)],
         other_certs=[to_asn1(issuing)],

@@ -8,6 +8,8 @@ from dgov.identity import set_verifier_factory
 from dgov.registries.admin_units import commune_name, province_name
 from dgov.registries.definitions import catalogue as registry_catalogue
 from dgov.registries.engine import Provenance, RecordView
+from dgov.registries.events import TOPIC as RECORD_CHANGED
+from dgov.registries.events import WITH_DATA as RECORD_CHANGED_WITH_DATA
 from dgov.registries.id_issuance import issue_id_number, register_newborn
 from dgov.registries.service import RegistriesContext
 from dgov.registries.service import access_log as personal_data_usage
@@ -23,6 +25,8 @@ from dgov.registries.verifier import PopulationVerifier
 set_verifier_factory(PopulationVerifier)
 
 __all__ = [
+    "RECORD_CHANGED",
+    "RECORD_CHANGED_WITH_DATA",
     "PopulationVerifier",
     "Provenance",
     "RecordView",

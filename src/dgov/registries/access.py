@@ -80,37 +80,6 @@ def writer(db: Database) -> GroupCommitWriter[dict[str, Any]]:
     return GroupCommitWriter(db, insert_rows)
 
 
-async def record(
-    session: AsyncSession,
-    actor: Principal,
-    reads: Sequence[Access],
-    *,
-    purpose: str,
-    now: datetime,
-    channel: str,
-    accessor_name: str = "",
-    legal_basis: str | None = None,
-    dossier_code: str | None = None,
-    accessor_kind: str | None = None,
-    accessor: str | None = None,
-) -> None:
-    """Log reads inside the caller's own transaction (when the read and its log must commit together)."""
-    rows = rows_for(
-        actor,
-        reads,
-        purpose=purpose,
-        now=now,
-        channel=channel,
-        accessor_name=accessor_name,
-        legal_basis=legal_basis,
-        dossier_code=dossier_code,
-        accessor_kind=accessor_kind,
-        accessor=accessor,
-    )
-    if rows:
-        await session.execute(insert(access_log), rows)
-
-
 async def entries_for(session: AsyncSession, subject_id: str, *, limit: int = 200) -> list[dict[str, Any]]:
     rows = (
         await session.execute(

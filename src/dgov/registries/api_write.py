@@ -3,6 +3,9 @@ paths carry no CSRF protection, so a browser session never writes here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.requests import Request
@@ -14,12 +17,15 @@ from dgov.registries.api_models import PROBLEM, PROBLEMS, TAG, CreateBody, Recor
 from dgov.registries.api_support import (
     Caller,
     ChangeH,
+    ChangeHeaders,
     Credentials,
     CtxDep,
     authorize,
     key_of,
 )
 from dgov.registries.definitions import Registry
+from dgov.registries.engine import Provenance, RecordView
+from dgov.registries.service import RegistriesContext
 
 router = APIRouter()
 
@@ -28,6 +34,43 @@ async def _writer(
     request: Request, creds: HTTPAuthorizationCredentials | None, registry: str, version: str
 ) -> tuple[Caller, Registry]:
     return await authorize(request, creds, registry, version, "write", session_ok=False)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """An update as its request states it: who, which record, the fields, and why."""
+
+    caller: Caller
+    reg: Registry
+    key: str
+    data: dict[str, Any]
+    prov: Provenance
+
+
+async def _change_asked(
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None,
+    registry: str,
+    version: str,
+    body: UpdateBody,
+    change: ChangeHeaders,
+) -> _Asked:
+    caller, reg = await _writer(request, creds, registry, version)
+    data = body.write.data()
+    return _Asked(caller, reg, key_of(reg, body.query, data), data, change.provenance(caller))
+
+
+async def _merge(ctx: RegistriesContext, asked: _Asked) -> RecordView:
+    return await service.update(
+        ctx,
+        asked.caller.principal,
+        asked.reg.name,
+        asked.key,
+        asked.data,
+        prov=asked.prov,
+        merge=True,
+        version=asked.reg.version,
+    )
 
 
 @router.post(
@@ -76,14 +119,8 @@ async def update(
     """Body `{"query": {"key": "…"}, "write": {"content": {…}}}`: the fields in `write` replace those of
     the current version (the others are kept) and the result, once valid, becomes a new version; the old
     one stays readable with `as_of`. An update that changes nothing writes no version."""
-    caller, reg = await _writer(request, creds, registry, version)
-    data = body.write.data()
-    key = key_of(reg, body.query, data)
-    prov = change.provenance(caller)
-    view = await service.update(
-        ctx, caller.principal, reg.name, key, data, prov=prov, merge=True, version=reg.version
-    )
-    return out(view)
+    asked = await _change_asked(request, creds, registry, version, body, change)
+    return out(await _merge(ctx, asked))
 
 
 # The template's kebab-case spelling answers the same, outside the schema.
@@ -106,17 +143,15 @@ async def update_or_create(
 ) -> RecordOut:
     """As `update` when the record exists; otherwise `write` (with the key from `query`) is created.
     `meta.version` tells which happened (1: created)."""
-    caller, reg = await _writer(request, creds, registry, version)
-    data = body.write.data()
-    key = key_of(reg, body.query, data)
-    prov = change.provenance(caller)
+    asked = await _change_asked(request, creds, registry, version, body, change)
     try:
-        view = await service.update(
-            ctx, caller.principal, reg.name, key, data, prov=prov, merge=True, version=reg.version
-        )
+        view = await _merge(ctx, asked)
     except NotFound:
-        data.setdefault(reg.key_field, key)
-        view = await service.create(ctx, caller.principal, reg.name, data, prov=prov, version=reg.version)
+        reg, data = asked.reg, asked.data
+        data.setdefault(reg.key_field, asked.key)
+        view = await service.create(
+            ctx, asked.caller.principal, reg.name, data, prov=asked.prov, version=reg.version
+        )
     return out(view)
 
 

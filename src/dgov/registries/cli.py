@@ -51,8 +51,7 @@ async def _log_reads(rt: Runtime, reads: list[access.Access], purpose: str) -> N
     if not reads:
         return
     async with rt.db.uow() as uow:
-        await access.record(
-            uow.session,
+        rows = access.rows_for(
             SYSTEM,
             reads,
             purpose=purpose,
@@ -62,6 +61,7 @@ async def _log_reads(rt: Runtime, reads: list[access.Access], purpose: str) -> N
             accessor=CLI_ACCESSOR[1],
             accessor_name=CLI_ACCESSOR_NAME,
         )
+        await access.insert_rows(uow, rows)
         await uow.commit()
 
 

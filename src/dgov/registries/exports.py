@@ -117,8 +117,7 @@ async def export_records(
             if rows and logged:
                 reads = [access.Access(r.subject_id or "", reg.name, r.key, sorted(r.data)) for r in rows]
                 kind, who = log_as or access.accessor_of(actor)
-                await access.record(
-                    uow.session,
+                logged_rows = access.rows_for(
                     actor,
                     reads,
                     purpose=purpose,
@@ -127,6 +126,7 @@ async def export_records(
                     accessor_kind=kind,
                     accessor=who,
                 )
+                await access.insert_rows(uow, logged_rows)
                 await uow.commit()
         if not rows:
             return

@@ -60,7 +60,8 @@ class Runtime:
 
         for name, mod in domain_modules("timers"):
             if hasattr(mod, "background"):
-                self._workers.append(asyncio.create_task(mod.background(self, self._stop), name=f"{name}-timers"))
+                task = asyncio.create_task(mod.background(self, self._stop), name=f"{name}-timers")
+                self._workers.append(task)
 
     async def close(self) -> None:
         self._stop.set()

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("id", name=op.f("uq_exchange_events_id")),
     )
     op.create_index("ix_exchange_events_type", "exchange_events", ["type", "stream_offset"], unique=False)
+    op.create_index("ix_exchange_events_subject", "exchange_events", ["subject", "type"], unique=False)
     op.create_table(
         "exchange_subscriptions",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -153,6 +154,7 @@ def downgrade() -> None:
     op.drop_table("exchange_deliveries")
     op.drop_index("ix_exchange_subscriptions_type", table_name="exchange_subscriptions")
     op.drop_table("exchange_subscriptions")
+    op.drop_index("ix_exchange_events_subject", table_name="exchange_events")
     op.drop_index("ix_exchange_events_type", table_name="exchange_events")
     op.drop_table("exchange_events")
     op.drop_table("exchange_event_types")
