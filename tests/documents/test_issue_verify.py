@@ -16,7 +16,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from conftest import AN, BINH
+from conftest import AN, BINH, official
 from dgov.documents import DocumentsContext, catalog, lookup, store_issued, template, verify
 from dgov.documents.templates_catalog import pick
 from dgov.documents.uploads import detect
@@ -134,8 +134,6 @@ async def test_bad_data_and_unauthorised_issuers_are_refused(docs: DocumentsCont
     assert info.value.errors[0].loc == ("child", "id_number")
     with pytest.raises(ValidationFailed):
         await store_issued(docs, SYSTEM, template_name=t.name, data=t.example, holders=[AN], agency="NOPE")
-    from conftest import official
-
     residence = official("residence_officer", "BCA", "00004")
     with pytest.raises(Forbidden):  # a residence officer does not issue birth certificates
         await store_issued(docs, residence, template_name=t.name, data=t.example, holders=[AN])

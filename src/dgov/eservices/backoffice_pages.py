@@ -78,6 +78,21 @@ def _when(dt: datetime | None) -> str:
     return dt.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if dt else "—"
 
 
+def _form_defaults(pid: str) -> dict[str, Any]:
+    try:
+        return dict(catalogue.procedure(pid).defaults)
+    except Exception:  # a dossier of a procedure since removed from the catalogue
+        return {}
+
+
+def _changed(raw: Any) -> str:
+    """Sources carry ISO timestamps; officials read them as local dates like everywhere else."""
+    try:
+        return _when(datetime.fromisoformat(str(raw)))
+    except ValueError:
+        return str(raw or "")
+
+
 def _procedure_name(pid: str) -> str:
     try:
         return catalogue.procedure(pid).name(current_locale.get())
@@ -187,6 +202,7 @@ async def _dossier_page(
     view = await worklist.dossier_view(get_runtime(request).db, p, dossier_id)
     d = view.dossier
     sources = dict(getattr(d, "sources", {}) or {})
+    defaults = _form_defaults(getattr(d, "procedure_id", ""))
     fields = []
     for path, value in _flatten(getattr(d, "data", {}) or {}):
         src = sources.get(path)
@@ -195,8 +211,10 @@ async def _dossier_page(
                 "path": path,
                 "value": value,
                 "source": (f"{src.get('registry', '')} · {src.get('agency', '')}" if src else ""),
-                "changed": src.get("changed_at", "") if src else "",
+                "changed": _changed(src.get("changed_at", "")) if src else "",
                 "readonly": bool(src and src.get("mode") == "readonly"),
+                # The form offered this value; the applicant may have kept it without typing anything.
+                "default": not src and path in defaults and defaults[path] == value,
             }
         )
     items = []

@@ -417,7 +417,7 @@ async def publish(uow: UnitOfWork, step: Step) -> dict[str, Any]:
         },
         "_status": ["approved", "result_issued"],
         "_results": [
-            {"kind": "birth_certificate", "title": "Giấy khai sinh điện tử", "ref": str(cert.get("code", ""))}
+            {"kind": "document", "title": "Trích lục khai sinh", "ref": str(cert.get("code", ""))}
         ]
         if cert
         else [],

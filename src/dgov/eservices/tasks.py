@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dgov.eservices import dossiers
+from dgov.exchange import publish_event
 from dgov.identity import SYSTEM
 from dgov.kernel.uow import UnitOfWork
 
@@ -73,39 +75,14 @@ def handler(name: str) -> Handler | None:
     return _handlers.get(name)
 
 
-# --- adapters to the dossier module (H6's) and to the exchange's events ---------------------------------
-
-# The dossier statuses and their allowed moves, used until `dossiers.ALLOWED` is importable.
-_FALLBACK_ALLOWED: dict[str, set[str]] = {
-    "draft": {"submitted", "withdrawn"},
-    "submitted": {"received", "supplement_requested", "rejected", "withdrawn"},
-    "received": {"in_processing", "supplement_requested", "rejected", "withdrawn"},
-    "in_processing": {"supplement_requested", "approved", "rejected"},
-    "supplement_requested": {"submitted", "rejected", "withdrawn"},
-    "approved": {"result_issued"},
-}
-
-
-def _dossiers() -> Any | None:
-    try:
-        return importlib.import_module("dgov.eservices.dossiers")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dgov.eservices.dossiers":
-            raise
-        return None
-
-
-def _allowed() -> dict[str, set[str]]:
-    mod = _dossiers()
-    table = getattr(mod, "ALLOWED", None) if mod else None
-    return {k: set(v) for k, v in table.items()} if table else _FALLBACK_ALLOWED
+# --- the dossier side of a step: statuses, results, events ----------------------------------------------
 
 
 def status_path(current: str, target: str) -> list[str]:
     """The shortest chain of allowed moves from `current` to `target` (empty when already there)."""
     if current == target:
         return []
-    allowed = _allowed()
+    allowed = dossiers.ALLOWED
     seen = {current: [current]}
     queue = deque([current])
     while queue:
@@ -120,28 +97,21 @@ def status_path(current: str, target: str) -> list[str]:
     return []
 
 
-async def dossier_status(uow: UnitOfWork, dossier_id: uuid.UUID) -> str | None:
-    mod = _dossiers()
-    if mod is None:
-        return None
-    return str((await mod.get(uow, dossier_id)).status)
+async def dossier_status(uow: UnitOfWork, dossier_id: uuid.UUID) -> str:
+    return str((await dossiers.get(uow, dossier_id)).status)
 
 
 async def move_dossier(
     uow: UnitOfWork, dossier_id: uuid.UUID, target: str, *, actor: Any = SYSTEM, note: str | None = None
 ) -> None:
     """Bring the dossier to `target` through the allowed transitions (each one on its timeline)."""
-    mod = _dossiers()
-    if mod is None:
-        log.info("dossier module not present; status %s not recorded", target)
-        return
-    current = str((await mod.get(uow, dossier_id)).status)
+    current = await dossier_status(uow, dossier_id)
     # The work item's own rule (worklist.may_work) authorised the person; the engine then moves the
     # dossier as the system, naming that person on the timeline (a one-stop officer is not a member
     # of the processing agency, so the dossier rule alone would refuse the move).
     name = "" if actor is SYSTEM else actor.ref
     for status in status_path(current, target):
-        await mod.transition(
+        await dossiers.transition(
             uow,
             dossier_id,
             status,
@@ -152,22 +122,11 @@ async def move_dossier(
 
 
 async def add_result(uow: UnitOfWork, dossier_id: uuid.UUID, result: dict[str, Any]) -> None:
-    mod = _dossiers()
-    if mod is not None and hasattr(mod, "add_result"):
-        await mod.add_result(uow, dossier_id, actor=SYSTEM, **result)
+    await dossiers.add_result(uow, dossier_id, actor=SYSTEM, **result)
 
 
 async def publish_person_born(uow: UnitOfWork, payload: dict[str, Any]) -> None:
-    """Through the exchange's event bus when it exports a publisher, else the local outbox."""
-    try:
-        exchange = importlib.import_module("dgov.exchange")
-    except ModuleNotFoundError:
-        exchange = None
-    publisher = getattr(exchange, "publish_event", None)
-    if publisher is not None:
-        await publisher(uow, "person.born", payload, subject_id=payload.get("id_number"))
-    else:
-        uow.publish("person.born", payload, key=str(payload.get("id_number", "")))
+    await publish_event(uow, "person.born", payload, subject_id=payload.get("id_number"))
 
 
 async def apply(uow: UnitOfWork, step: Step, result: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Demo data of the workflow engine: deploy every BPMN file of the repository (H6's demo calls `load`)."""
+"""Demo data of the workflow engine: deploy every BPMN file of the repository (called by demo.py)."""
 
 from __future__ import annotations
 
@@ -75,22 +75,33 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 async def submit_bundle(rt: Runtime, applicant: Principal, id_number: str, name: str, n: int = 0) -> Any:
-    """The parent's side: open the prefilled draft, type the child's data, attach the birth notice, submit."""
-    from dgov.eservices import dossiers_citizen
+    """The parent's side, through the same use cases as the form pages: open the draft (prefilled
+    through the exchange), upload the birth notice, type the child's data, submit."""
+    from dgov.eservices import dossiers_attachments, dossiers_citizen
 
     who = dossiers_citizen.Applicant(applicant, id_number, name)
-    try:
-        draft = await dossiers_citizen.open_draft(rt, who, "birth-bundle")
-    except Exception as exc:  # the exchange's prefill is not usable on this node: say so, file without it
-        log.warning("prefill through the exchange failed (%s); filing with registry data read directly", exc)
-        return await direct_submit(
-            rt, applicant, id_number, name, "birth-bundle", await _family_form(rt, id_number, n)
-        )
-    await attach_birth_notice(rt, draft.id)
+    draft = await dossiers_citizen.open_draft(rt, who, "birth-bundle")
+    await dossiers_attachments.attach_upload(
+        rt, who, draft.id, "birth_notice", filename="giay-chung-sinh.pdf", data=birth_notice_pdf(n)
+    )
     data = _merge(draft.data, child_form(n))
     return await dossiers_citizen.submit(
         rt, who, "birth-bundle", data, idempotency_key=f"demo-birth-{draft.id}", draft_id=draft.id
     )
+
+
+def birth_notice_pdf(n: int = 0) -> bytes:
+    """A made-up birth notice (giấy chứng sinh) as the hospital would hand it to the parents."""
+    from weasyprint import HTML
+
+    child = child_form(n)["child"]
+    html = (
+        "<html><body style='font-family: DejaVu Sans'><h1>GIẤY CHỨNG SINH</h1>"
+        f"<p>Bệnh viện Phụ sản Hà Nội — trẻ sinh ngày {child['birth_date']}, "
+        f"giới tính {'nữ' if child['sex'] == 'F' else 'nam'}.</p>"
+        "<p>(Giấy tờ mẫu của dữ liệu thử nghiệm dgov.)</p></body></html>"
+    )
+    return bytes(HTML(string=html).write_pdf())
 
 
 async def _family_form(rt: Runtime, id_number: str, n: int) -> dict[str, Any]:
@@ -182,23 +193,6 @@ async def direct_submit(
         await workflow.start(uow, d)
         await uow.commit()
     return d
-
-
-async def attach_birth_notice(rt: Runtime, dossier_id: uuid.UUID) -> None:
-    """The health facility's birth notice (giấy chứng sinh), as the upload step would record it."""
-    from sqlalchemy import update
-
-    from dgov.eservices.models import dossiers as t_dossiers
-
-    async with rt.db.uow() as uow:
-        await uow.session.execute(
-            update(t_dossiers)
-            .where(t_dossiers.c.id == dossier_id)
-            .values(
-                attachments=[{"document": "birth_notice", "name": "giay-chung-sinh.pdf", "source": "demo"}]
-            )
-        )
-        await uow.commit()
 
 
 async def process_bundle(rt: Runtime, dossier_id: uuid.UUID) -> None:

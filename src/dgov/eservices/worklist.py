@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dgov.eservices import tasks, workflow
+from dgov.eservices import dossiers, tasks, workflow
 from dgov.eservices.workflow_models import WorkItem
 from dgov.identity import Principal, audit_by, register, require
 from dgov.kernel import clock
@@ -214,10 +214,7 @@ async def act(
 
 
 async def _tell_applicant(uow: Any, item: WorkItem, template: str, reason: str) -> None:
-    mod = tasks._dossiers()
-    if mod is None:
-        return
-    d = await mod.get(uow, item.dossier_id)
+    d = await dossiers.get(uow, item.dossier_id)
     uow.publish(
         "notify.send",
         {
@@ -333,8 +330,7 @@ async def dossier_view(db: Database, actor: Principal, dossier_id: uuid.UUID) ->
         if not items or not any(may_work(actor, w) for w in items if w.agency != "citizen"):
             raise Forbidden() if items and actor.authenticated else NotFound("No such dossier")
         inst = await workflow.instance_for(uow, dossier_id=dossier_id)
-        mod = tasks._dossiers()
-        dossier = await mod.get(uow, dossier_id) if mod else None
+        dossier = await dossiers.get(uow, dossier_id)
     return DossierView(dossier, items, inst.process_name, inst.process_version, inst.status)
 
 

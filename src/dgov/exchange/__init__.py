@@ -29,7 +29,7 @@ __all__ = [
     "registry_service_address",
 ]
 
-# Pub/sub (H3): other domains publish life events in their own unit of work.
+# Pub/sub: other domains publish life events in their own unit of work.
 from dgov.exchange.pubsub import PublishedEvent, publish_event
 
 __all__ += ["PublishedEvent", "publish_event"]
