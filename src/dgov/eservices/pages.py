@@ -64,7 +64,7 @@ STATUS_NAMES = {
     "approved": "Approved",
     "rejected": "Rejected",
     "result_issued": "Result issued",
-    "withdrawn": "Withdrawn",
+    "withdrawn": "Withdrawn by the applicant",
 }
 REGISTRY_NAMES = {
     "population": "National population database",

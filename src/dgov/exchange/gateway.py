@@ -88,7 +88,9 @@ class Gateway:
             status, outcome, body = 200, "ok", payload
         except Refused as r:
             status, outcome = r.http_status, r.problem_code
-            body = self._problem(req, status, outcome, _(r.problem_title), _(r.detail or "", **r.params))
+            # gettext("") would return the catalogue's header, not an empty detail
+            detail = _(r.detail, **r.params) if r.detail else ""
+            body = self._problem(req, status, outcome, _(r.problem_title), detail)
         except DomainError as e:
             status, outcome = e.status, f"provider-{e.code}"
             detail = _(e.detail, **e.params) if e.detail else None
