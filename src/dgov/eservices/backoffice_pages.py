@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dgov.eservices import catalogue, dossiers, worklist
+from dgov.eservices import catalogue, dossiers, dossiers_citizen, worklist
 from dgov.eservices.workflow_models import WorkItem
 from dgov.identity import Principal, can, current_principal
 from dgov.kernel import clock
@@ -205,6 +205,9 @@ async def _dossier_page(
     # Late dossiers owe the applicant a letter with the reason and a new date (Decision 766/QĐ-TTg
     # counts them); the official who processes the dossier writes it here.
     may_apologise = d.is_overdue() and can(p, "eservices.dossier.process", d)
+    may_write = can(p, "eservices.dossier.process", d)
+    async with get_runtime(request).db.uow(readonly=True) as uow:
+        messages = await dossiers_citizen.messages_of(uow, d.id)
     sources = dict(getattr(d, "sources", {}) or {})
     defaults = _form_defaults(getattr(d, "procedure_id", ""))
     fields = []
@@ -252,6 +255,11 @@ async def _dossier_page(
             "errors": errors or [],
             "failed_item": failed_item,
             "may_apologise": may_apologise,
+            "may_write": may_write,
+            "messages": [
+                {"at": _when(m.at), "kind": m.sender_kind, "sender": m.sender_name, "body": m.body}
+                for m in messages
+            ],
             "due": d.due_date.strftime("%d/%m/%Y") if d.due_date else "",
             "apology": apology or {},
         },
@@ -300,6 +308,26 @@ async def apologise(request: Request, dossier_id: str) -> Response:
             apology={"reason": reason, "new_due": raw_due},
         )
     return RedirectResponse(f"/can-bo/ho-so/{did}", status_code=303)
+
+
+@router.post("/can-bo/ho-so/{dossier_id}/tin-nhan")
+async def write_to_applicant(request: Request, dossier_id: str) -> Response:
+    p = await _official(request)
+    if p is None:
+        return _login(request)
+    rt = get_runtime(request)
+    did = _uuid(dossier_id)
+    form = await request.form()
+    try:
+        # The applicant sees the agency that wrote, not the official's account id.
+        agencies = ", ".join(sorted({g.agency for g in p.roles}))
+        await dossiers_citizen.post_message(rt.db, p, did, str(form.get("body") or ""), sender_name=agencies)
+    except ValidationFailed as exc:
+        errors = [
+            {"field": ".".join(map(str, e.loc)), "message": _(e.message, **e.params)} for e in exc.errors
+        ]
+        return await _dossier_page(request, p, did, errors=errors, failed_item="message", status=422)
+    return RedirectResponse(f"/can-bo/ho-so/{did}#messages", status_code=303)
 
 
 @router.post("/can-bo/viec/{item_id}")
