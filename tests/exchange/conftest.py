@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dgov.exchange import demo as exchange_demo
-from dgov.exchange import directory, httpsig
+from dgov.exchange import directory, directory_rights, httpsig
 from dgov.identity import SYSTEM
 from dgov.registries import RegistriesContext, create_record
 from dgov.web.runtime import Runtime
@@ -61,7 +61,7 @@ async def external_app(rt: Runtime, code: str, *, p256: bool = False, grant: str
     )
     client = f"{INSTANCE}/GOV/BTP/{code}"
     if grant:
-        await directory.grant(rt.db, SYSTEM, client=client, service=grant)
+        await directory_rights.grant(rt.db, SYSTEM, client=client, service=grant)
     return App(client, key, new.key_id)
 
 

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from sqlalchemy import select, text
 
 from conftest import AN, INSTANCE, POPULATION, PURPOSE, App, external_app
-from dgov.exchange import ONE_STOP, ExchangeClient, call_service, directory
+from dgov.exchange import ONE_STOP, ExchangeClient, call_service, directory, directory_rights
 from dgov.exchange.client import SignedRequest, Signer, verify_response
 from dgov.exchange.models import log_t
 from dgov.identity import SYSTEM
@@ -129,7 +129,9 @@ async def test_no_access_right_is_403_and_reads_nothing(xrt: Runtime, client: As
     await assert_refused(xrt, req, await send(client, req), 403, "no-access-right")
     await no_access_logged(xrt)
     # A right on one operation only does not open the others.
-    await directory.grant(xrt.db, SYSTEM, client=app.client, service=POPULATION, operation="recordExists")
+    await directory_rights.grant(
+        xrt.db, SYSTEM, client=app.client, service=POPULATION, operation="recordExists"
+    )
     req = signed(app, URL + "/exists")
     assert (await send(client, req)).json()["exists"] is True
     req = signed(app)

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from httpx import AsyncClient
 
 from conftest import AN, INSTANCE, POPULATION, PURPOSE
-from dgov.exchange import directory, httpsig
+from dgov.exchange import directory, directory_rights, httpsig
 from dgov.exchange.client import Signer
 from dgov.identity import SYSTEM
 from dgov.web.runtime import Runtime
@@ -48,7 +48,7 @@ async def test_register_wait_for_approval_then_call(xrt: Runtime, client: AsyncC
     member = next(m for m in await directory.members(xrt.db) if m["code"] == "BXD")
     assert member["status"] == "pending" and member["subsystems"][0]["status"] == "pending"
 
-    await directory.grant(xrt.db, SYSTEM, client=ADDRESS, service=POPULATION)
+    await directory_rights.grant(xrt.db, SYSTEM, client=ADDRESS, service=POPULATION)
     call = Signer(ADDRESS, key).sign("GET", f"{BASE}/r1/{POPULATION}/records/{AN}", purpose=PURPOSE)
     r = await client.get(call.url, headers=call.headers)
     assert r.status_code == 404 and r.json()["code"] == "unknown-client"  # not approved yet

@@ -5,7 +5,7 @@ dossier with where each value came from, and the actions. Every decision is the 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,12 +13,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dgov.eservices import catalogue, worklist
+from dgov.eservices import catalogue, dossiers, dossiers_citizen, worklist
 from dgov.eservices.workflow_models import WorkItem
-from dgov.identity import Principal, current_principal
+from dgov.identity import Principal, can, current_principal
 from dgov.kernel import clock
 from dgov.kernel.clock import VN_TZ
-from dgov.kernel.errors import Forbidden, NotFound, ValidationFailed
+from dgov.kernel.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from dgov.kernel.i18n import current_locale
 from dgov.kernel.i18n import gettext as _
 from dgov.web.deps import get_runtime
@@ -198,9 +198,16 @@ async def _dossier_page(
     errors: list[Any] | None = None,
     failed_item: str = "",
     status: int = 200,
+    apology: dict[str, str] | None = None,
 ) -> Response:
     view = await worklist.dossier_view(get_runtime(request).db, p, dossier_id)
     d = view.dossier
+    # Late dossiers owe the applicant a letter with the reason and a new date (Decision 766/QĐ-TTg
+    # counts them); the official who processes the dossier writes it here.
+    may_apologise = d.is_overdue() and can(p, "eservices.dossier.process", d)
+    may_write = can(p, "eservices.dossier.process", d)
+    async with get_runtime(request).db.uow(readonly=True) as uow:
+        messages = await dossiers_citizen.messages_of(uow, d.id)
     sources = dict(getattr(d, "sources", {}) or {})
     defaults = _form_defaults(getattr(d, "procedure_id", ""))
     fields = []
@@ -247,6 +254,14 @@ async def _dossier_page(
             "process": f"{view.process} v{view.process_version}",
             "errors": errors or [],
             "failed_item": failed_item,
+            "may_apologise": may_apologise,
+            "may_write": may_write,
+            "messages": [
+                {"at": _when(m.at), "kind": m.sender_kind, "sender": m.sender_name, "body": m.body}
+                for m in messages
+            ],
+            "due": d.due_date.strftime("%d/%m/%Y") if d.due_date else "",
+            "apology": apology or {},
         },
         status=status,
     )
@@ -258,6 +273,61 @@ async def dossier_page(request: Request, dossier_id: str) -> Response:
     if p is None:
         return _login(request)
     return await _dossier_page(request, p, _uuid(dossier_id))
+
+
+@router.post("/can-bo/ho-so/{dossier_id}/xin-loi")
+async def apologise(request: Request, dossier_id: str) -> Response:
+    p = await _official(request)
+    if p is None:
+        return _login(request)
+    rt = get_runtime(request)
+    did = _uuid(dossier_id)
+    form = await request.form()
+    reason, raw_due = str(form.get("reason") or ""), str(form.get("new_due") or "")
+    try:
+        try:
+            new_due = date.fromisoformat(raw_due)
+        except ValueError:
+            raise ValidationFailed(
+                errors=[FieldError(("new_due",), "Choose a working day after today")]
+            ) from None
+        async with rt.db.uow() as uow:
+            await dossiers.apologise(uow, did, actor=p, reason=reason, new_due=new_due, actor_name=p.ref)
+            await uow.commit()
+    except ValidationFailed as exc:
+        errors = [
+            {"field": ".".join(map(str, e.loc)), "message": _(e.message, **e.params)} for e in exc.errors
+        ]
+        return await _dossier_page(
+            request,
+            p,
+            did,
+            errors=errors,
+            failed_item="apology",
+            status=422,
+            apology={"reason": reason, "new_due": raw_due},
+        )
+    return RedirectResponse(f"/can-bo/ho-so/{did}", status_code=303)
+
+
+@router.post("/can-bo/ho-so/{dossier_id}/tin-nhan")
+async def write_to_applicant(request: Request, dossier_id: str) -> Response:
+    p = await _official(request)
+    if p is None:
+        return _login(request)
+    rt = get_runtime(request)
+    did = _uuid(dossier_id)
+    form = await request.form()
+    try:
+        # The applicant sees the agency that wrote, not the official's account id.
+        agencies = ", ".join(sorted({g.agency for g in p.roles}))
+        await dossiers_citizen.post_message(rt.db, p, did, str(form.get("body") or ""), sender_name=agencies)
+    except ValidationFailed as exc:
+        errors = [
+            {"field": ".".join(map(str, e.loc)), "message": _(e.message, **e.params)} for e in exc.errors
+        ]
+        return await _dossier_page(request, p, did, errors=errors, failed_item="message", status=422)
+    return RedirectResponse(f"/can-bo/ho-so/{did}#messages", status_code=303)
 
 
 @router.post("/can-bo/viec/{item_id}")

@@ -144,6 +144,69 @@ async def open_draft(rt: Runtime, applicant: Applicant, procedure_id: str) -> Do
     return await _create_draft(rt, applicant, proc, new_key())
 
 
+async def children_for(rt: Runtime, applicant: Applicant, d: Dossier) -> list[prefill.Child]:
+    """The applicant's children the draft can be about (empty unless the procedure is about a child)."""
+    proc = procedure(d.procedure_id)
+    if not prefill.has_child(proc):
+        return []
+    return await prefill.children(rt, proc, id_number=applicant.id_number, reference=d.ref)
+
+
+async def choose_child(
+    rt: Runtime, applicant: Applicant, dossier_id: uuid.UUID, child_id_number: str
+) -> Dossier:
+    """Prefill the draft's child fields (read-only, with their source) about one of the applicant's
+    children. The ID number comes from the browser: it is taken only if the registries, read through
+    the exchange, say this person is a child of the applicant in the applicant's household."""
+    p = applicant.principal
+    require(p, "eservices.dossier.create")
+    async with rt.db.uow(readonly=True) as uow:
+        d = await load_own(uow, p, dossier_id)
+    if d.status not in (dossiers.DRAFT, dossiers.SUPPLEMENT_REQUESTED):
+        raise Conflict("This dossier can no longer be edited")
+    proc = procedure(d.procedure_id)
+    wanted = (child_id_number or "").strip()
+    kids = (
+        await prefill.children(rt, proc, id_number=applicant.id_number, reference=d.ref)
+        if prefill.has_child(proc)
+        else []
+    )
+    if wanted not in {k.id_number for k in kids}:
+        raise ValidationFailed(errors=[FieldError(("child", "id_number"), "Choose one of the options")])
+    found = await prefill.collect_child(rt, proc, child_id_number=wanted, reference=d.ref)
+    paths = prefill.child_paths(proc)
+    sources = {k: v for k, v in d.sources.items() if k not in paths}
+    sources.update(
+        {path: {**src.as_dict(), "value": found.values[path]} for path, src in found.sources.items()}
+    )
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in d.data.items()}
+    for path in paths:
+        section, name = path.split(".", 1)
+        if isinstance(data.get(section), dict):
+            data[section].pop(name, None)
+    for path, value in found.values.items():
+        forms.set_path(data, path, value)
+    async with rt.db.uow() as uow:
+        result = await uow.session.execute(
+            update(t_dossiers)
+            .where(t_dossiers.c.id == d.id, t_dossiers.c.status == d.status)
+            .values(data=data, sources=sources, updated_at=clock.now())
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("This dossier can no longer be edited")
+        uow.audit(
+            audit_by(
+                p,
+                action="eservices.dossier.child",
+                object_type="dossier",
+                object_id=d.ref,
+                details={"procedure": proc.id, "child": wanted, "prefilled": sorted(found.values)},
+            )
+        )
+        await uow.commit()
+        return await dossiers.get(uow, d.id)
+
+
 async def load_own(uow: UnitOfWork, p: Principal, dossier_id: uuid.UUID) -> Dossier:
     d = await dossiers.get(uow, dossier_id)
     require(p, "eservices.dossier.applicant", d)

@@ -22,6 +22,7 @@ from dgov.eservices import (
     dossiers_attachments,
     dossiers_citizen,
     forms,
+    prefill,
 )
 from dgov.eservices.catalogue import Procedure, text
 from dgov.eservices.dossiers import Dossier
@@ -63,7 +64,7 @@ STATUS_NAMES = {
     "approved": "Approved",
     "rejected": "Rejected",
     "result_issued": "Result issued",
-    "withdrawn": "Withdrawn",
+    "withdrawn": "Withdrawn by the applicant",
 }
 REGISTRY_NAMES = {
     "population": "National population database",
@@ -216,11 +217,26 @@ async def _form_page(
         }
         for doc in proc.documents
     ]
+    # A procedure about a child: the parent picks one of their children (checked again on the server).
+    kids = await dossiers_citizen.children_for(get_runtime(request), applicant, d)
+    chosen = str(d.sources.get("child.id_number", {}).get("value") or "")
+    child_picker = (
+        {
+            "options": [(k.id_number, k.full_name) for k in kids],
+            "chosen": chosen,
+            "error": errors.get("child.id_number"),
+            "label": proc.section_title(sorted(prefill.child_paths(proc))[0].split(".", 1)[0], lang()),
+        }
+        if prefill.has_child(proc) and (kids or "child.id_number" in errors)
+        else None
+    )
     order = [f.path for f in proc.fields] + [f"attachments.{doc['id']}" for doc in proc.documents]
     anchors = {
         path: forms.field_id(path) if not path.startswith("attachments.") else "doc-" + path.split(".", 1)[1]
         for path in order
     }
+    if child_picker and child_picker["options"]:
+        anchors["child.id_number"] = "f-child-pick"
     labels = {f.path: text(f.ui["label"], lang()) for f in proc.fields}
     labels.update({f"attachments.{doc['id']}": text(doc["name"], lang()) for doc in proc.documents})
     # Each line of the summary names its field: "Tên: Thông tin này là bắt buộc".
@@ -238,6 +254,7 @@ async def _form_page(
             "summary": summary,
             "saved": saved,
             "typed": len(catalogue.typed_fields(proc)),
+            "child_picker": child_picker,
         },
         status=status,
     )
@@ -291,6 +308,14 @@ async def form_post(request: Request, procedure_id: str) -> Response:
     data = forms.from_post(proc, texts)
     async with rt.db.uow(readonly=True) as uow:
         d = await dossiers_citizen.load_own(uow, applicant.principal, draft_id)
+    if form.get("action") == "child":
+        try:
+            d = await dossiers_citizen.choose_child(rt, applicant, d.id, str(form.get("child_pick", "")))
+        except ValidationFailed as exc:
+            return await _form_page(
+                request, proc, d, applicant, errors=forms.errors_by_path(exc.errors), status=422
+            )
+        return await _form_page(request, proc, d, applicant)
     upload_errors = await _attach_files(request, applicant, d, form, proc)
     if form.get("action") == "save" or upload_errors:
         d = await dossiers_citizen.save_draft(rt.db, applicant, d.id, data)

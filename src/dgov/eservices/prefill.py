@@ -123,6 +123,7 @@ def _needed(proc: Procedure) -> dict[tuple[str, str], list[str]]:
     for rule in proc.prefill:
         want = _DERIVED.get((rule["source"], rule["field"]), [rule["field"]])
         out.setdefault((rule["source"], rule["subject"]), []).extend(want)
+    out.pop(("population", "child"), None)  # the child is read once the parent has picked them
     subjects = {s for _, s in out}
     applicant = out.setdefault(("population", "applicant"), [])
     applicant.append("permanent_address")
@@ -137,7 +138,7 @@ async def collect(
     rt: Runtime, proc: Procedure, *, id_number: str, reference: str, lang: str = "vi"
 ) -> Prefill:
     """Read what `proc`'s form can take from the registries about the citizen `id_number`."""
-    purpose = f"Điền sẵn hồ sơ {proc.raw['name']['vi']} (thủ tục {proc.code})"
+    purpose = _purpose(proc)
     needed = _needed(proc)
     views: dict[str, Read | None] = {}
     # Whether the applicant is the mother or the father is known only once read: ask for both roles' fields.
@@ -179,6 +180,8 @@ async def collect(
             continue
         if subject == "household":
             key = mine.get("household_id")
+        elif subject == "child":
+            continue  # read by `collect_child` once the parent has picked the child
         elif subject in ("applicant", "mother", "father", "spouse"):
             person = views.get(subject)
             key = person.key if person else None
@@ -193,6 +196,9 @@ async def collect(
         )
     for rule in proc.prefill:
         registry, subject = rule["source"], rule["subject"]
+        if subject == "child":
+            result.missing.append(rule["path"])
+            continue
         view = views.get(subject) if registry == "population" else views.get(f"{registry}:{subject}")
         if view is None:
             result.missing.append(rule["path"])
@@ -206,6 +212,105 @@ async def collect(
             registry=registry,
             key=view.key,
             agency=_owner(registry),
+            changed_at=view.valid_from.isoformat(),
+            mode=rule["mode"],
+        )
+    return result
+
+
+def has_child(proc: Procedure) -> bool:
+    """Whether the procedure is about a child of the applicant (its form takes a `child` subject)."""
+    return any(rule["subject"] == "child" for rule in proc.prefill)
+
+
+def child_paths(proc: Procedure) -> set[str]:
+    return {rule["path"] for rule in proc.prefill if rule["subject"] == "child"}
+
+
+def _purpose(proc: Procedure) -> str:
+    return f"Điền sẵn hồ sơ {proc.raw['name']['vi']} (thủ tục {proc.code})"
+
+
+@dataclass(frozen=True)
+class Child:
+    id_number: str
+    full_name: str
+
+
+async def children(rt: Runtime, proc: Procedure, *, id_number: str, reference: str) -> list[Child]:
+    """The applicant's children: the members of the applicant's household (residence registry) whose
+    population record names the applicant as father or mother. Every read goes through the exchange."""
+    purpose = _purpose(proc)
+    me = await exchange_read(
+        rt,
+        registry="population",
+        key=id_number,
+        fields=["household_id", "spouse_id_number"],
+        purpose=purpose,
+        reference=reference,
+    )
+    household_id = me.data.get("household_id") if me else None
+    if not household_id:
+        return []
+    home = await exchange_read(
+        rt,
+        registry="residence",
+        key=str(household_id),
+        fields=["members"],
+        purpose=purpose,
+        reference=reference,
+    )
+    spouse = (me.data.get("spouse_id_number") if me else None) or ""
+    found: list[Child] = []
+    for member in (home.data.get("members") if home else None) or []:
+        if not isinstance(member, dict):
+            continue
+        key = str(member.get("id_number") or "")
+        if not key or key in (id_number, spouse):
+            continue
+        person = await exchange_read(
+            rt,
+            registry="population",
+            key=key,
+            fields=["full_name", "father_id_number", "mother_id_number"],
+            purpose=purpose,
+            reference=reference,
+        )
+        if person and id_number in (person.data.get("father_id_number"), person.data.get("mother_id_number")):
+            found.append(
+                Child(person.key, str(person.data.get("full_name") or member.get("full_name") or key))
+            )
+    return found
+
+
+async def collect_child(rt: Runtime, proc: Procedure, *, child_id_number: str, reference: str) -> Prefill:
+    """The procedure's `child` fields, read through the exchange about a child already checked to be the
+    applicant's (see `children`)."""
+    purpose = _purpose(proc)
+    wanted: dict[str, list[str]] = {}
+    for rule in proc.prefill:
+        if rule["subject"] == "child":
+            want = _DERIVED.get((rule["source"], rule["field"]), [rule["field"]])
+            wanted.setdefault(rule["source"], []).extend(want)
+    views: dict[str, Read | None] = {}
+    for registry, fields in wanted.items():
+        views[registry] = await exchange_read(
+            rt, registry=registry, key=child_id_number, fields=fields, purpose=purpose, reference=reference
+        )
+    result = Prefill()
+    for rule in proc.prefill:
+        if rule["subject"] != "child":
+            continue
+        view = views.get(rule["source"])
+        value = _value(rule["source"], rule["field"], view.data) if view else None
+        if view is None or value in (None, ""):
+            result.missing.append(rule["path"])
+            continue
+        result.values[rule["path"]] = value
+        result.sources[rule["path"]] = Source(
+            registry=rule["source"],
+            key=view.key,
+            agency=_owner(rule["source"]),
             changed_at=view.valid_from.isoformat(),
             mode=rule["mode"],
         )

@@ -12,7 +12,8 @@ from starlette.responses import Response
 
 from dgov.exchange import directory, httpsig, pubsub_api
 from dgov.exchange.federation import directory_document
-from dgov.exchange.gateway import Incoming, gateway_for
+from dgov.exchange.gateway import gateway_for
+from dgov.exchange.gateway_wire import Incoming
 from dgov.kernel import clock
 from dgov.kernel.errors import FieldError, Unauthenticated, ValidationFailed
 from dgov.web.deps import get_runtime

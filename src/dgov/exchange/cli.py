@@ -16,7 +16,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from dgov.clisupport import console, err, print_json, run_with_runtime
-from dgov.exchange import directory, federation, messagelog, pubsub_cli, registry_services
+from dgov.exchange import (
+    directory,
+    directory_rights,
+    directory_services,
+    federation,
+    messagelog,
+    pubsub_cli,
+    registry_services,
+)
 from dgov.exchange.client import call_service, register_node_subsystem
 from dgov.identity import SYSTEM
 from dgov.kernel import clock
@@ -125,7 +133,7 @@ def grant(
 ) -> None:
     """Give a client subsystem the right to call a service (or one of its operations)."""
     run_with_runtime(
-        lambda rt: directory.grant(rt.db, SYSTEM, client=client, service=service, operation=operation)
+        lambda rt: directory_rights.grant(rt.db, SYSTEM, client=client, service=service, operation=operation)
     )
     console.print(f"{escape(client)} → {escape(service)}{' ' + operation if operation else ''}")
 
@@ -138,7 +146,9 @@ def revoke(
 ) -> None:
     """Withdraw an access right."""
     run_with_runtime(
-        lambda rt: directory.revoke_right(rt.db, SYSTEM, client=client, service=service, operation=operation)
+        lambda rt: directory_rights.revoke_right(
+            rt.db, SYSTEM, client=client, service=service, operation=operation
+        )
     )
     console.print("right withdrawn")
 
@@ -146,7 +156,7 @@ def revoke(
 @app.command("services")
 def services(as_json: JsonOpt = False) -> None:
     """Published services with their addresses and each operation's method and path template."""
-    found = run_with_runtime(lambda rt: directory.services(rt.db))
+    found = run_with_runtime(lambda rt: directory_services.services(rt.db))
     if as_json:
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return
@@ -185,7 +195,7 @@ app.command("list-members", help="Same as `members`.")(members)
 @app.command("rights")
 def rights(as_json: JsonOpt = False) -> None:
     """Access rights: which client may call which service."""
-    found = run_with_runtime(lambda rt: directory.rights(rt.db))
+    found = run_with_runtime(lambda rt: directory_rights.rights(rt.db))
     if as_json:
         print_json(found)
         return

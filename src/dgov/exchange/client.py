@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from dgov.exchange import httpsig
 from dgov.exchange.addresses import subsystem_id
-from dgov.exchange.gateway import CLIENT_HEADER, DOSSIER, MESSAGE_ID, PURPOSE, SUBJECT, Incoming, gateway_for
+from dgov.exchange.gateway import gateway_for
+from dgov.exchange.gateway_wire import CLIENT_HEADER, DOSSIER, MESSAGE_ID, PURPOSE, SUBJECT, Incoming
 from dgov.exchange.models import keys_t, members_t, subsystems_t
 from dgov.kernel import clock
 from dgov.kernel.crypto import SecretBox

@@ -9,7 +9,7 @@ officials already use for it).
 
 from __future__ import annotations
 
-from dgov.exchange import directory, pubsub_demo, registry_services
+from dgov.exchange import directory, directory_rights, pubsub_demo, registry_services
 from dgov.exchange.client import register_node_subsystem
 from dgov.identity import SYSTEM
 from dgov.web.runtime import Runtime
@@ -51,7 +51,7 @@ async def load(rt: Runtime) -> None:
     await registry_services.publish_all(rt.db, SYSTEM, instance=instance)
     for client, registries in RIGHTS.items():
         for registry in registries:
-            await directory.grant(
+            await directory_rights.grant(
                 rt.db,
                 SYSTEM,
                 client=f"{instance}/{client}",

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from dgov.exchange import directory, httpsig
+from dgov.exchange import directory, directory_rights, directory_rows, directory_services, httpsig
 from dgov.exchange.addresses import service_id, subsystem_id
 from dgov.exchange.models import keys_t, members_t, rights_t, services_t, subsystems_t
 from dgov.identity import Principal, audit_by, require
@@ -26,7 +26,7 @@ from dgov.kernel.uow import Database
 
 async def directory_document(db: Database, *, instance: str, node: str) -> dict[str, Any]:
     members = await directory.members(db)
-    services = await directory.services(db)
+    services = await directory_services.services(db)
     async with db.uow(readonly=True) as uow:
         full = {
             r.id: (r.openapi, r.operations)
@@ -38,7 +38,7 @@ async def directory_document(db: Database, *, instance: str, node: str) -> dict[
         }
         ids = {
             f"{r.instance}/{r.member_class}/{r.mcode}/{r.scode}/{r.code}": r.id
-            for r in (await uow.session.execute(directory._service_query())).all()
+            for r in (await uow.session.execute(directory_services.service_query())).all()
         }
     for s in services:
         s["openapi"], s["operations_raw"] = full[ids[s["address"]]]
@@ -48,7 +48,7 @@ async def directory_document(db: Database, *, instance: str, node: str) -> dict[
         "issued_at": clock.now().isoformat(),
         "members": members,
         "services": services,
-        "rights": await directory.rights(db),
+        "rights": await directory_rights.rights(db),
     }
 
 
@@ -95,7 +95,7 @@ async def fetch_directory(central_url: str, central_key_pem: str) -> dict[str, A
 
 async def apply_document(db: Database, actor: Principal, doc: dict[str, Any]) -> dict[str, int]:
     """Upsert the central directory into this node's; returns counts of what it holds."""
-    require(actor, directory.MANAGE)
+    require(actor, directory_rows.MANAGE)
     now = clock.now()
     counts = {"members": 0, "subsystems": 0, "keys": 0, "services": 0, "rights": 0}
     async with db.uow() as uow:
@@ -246,12 +246,13 @@ async def apply_document(db: Database, actor: Principal, doc: dict[str, Any]) ->
             )
         )
         await uow.commit()
-    directory.changed()
+    directory_rows.changed()
     return counts
 
 
 def service_url(doc_or_services: list[dict[str, Any]], service: str) -> str:
-    """The base URL of the node serving `service` (from `directory.services` or a synced document)."""
+    """The base URL of the node serving `service` (from `directory_services.services` or a synced
+    document)."""
     sv = service_id(service)
     for s in doc_or_services:
         if s["address"] == str(sv):

@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from dgov.exchange import directory
+from dgov.exchange import directory, directory_rights, directory_rows, directory_services
 from dgov.exchange.models import log_t
 from dgov.identity import Principal, require
 from dgov.kernel.uow import Database
 
 
 async def operator_overview(db: Database, actor: Principal, *, traffic: int = 50) -> dict[str, Any]:
-    require(actor, directory.MANAGE)
+    require(actor, directory_rows.MANAGE)
     async with db.uow(readonly=True) as uow:
         recent = (await uow.session.execute(select(log_t).order_by(log_t.c.seq.desc()).limit(traffic))).all()
         outcomes = (
@@ -22,8 +22,8 @@ async def operator_overview(db: Database, actor: Principal, *, traffic: int = 50
         ).all()
     return {
         "members": await directory.members(db),
-        "services": await directory.services(db),
-        "rights": await directory.rights(db),
+        "services": await directory_services.services(db),
+        "rights": await directory_rights.rights(db),
         "traffic": [
             {
                 "seq": r.seq,

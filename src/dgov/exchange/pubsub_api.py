@@ -21,7 +21,8 @@ from starlette.responses import Response
 
 from dgov.exchange import httpsig, pubsub, pubsub_inbox, webhooks
 from dgov.exchange import pubsub_subscriptions as subscriptions
-from dgov.exchange.gateway import CLIENT_HEADER, XROAD_CLIENT_HEADER, Incoming, Refused, _Ctx, gateway_for
+from dgov.exchange.gateway import gateway_for
+from dgov.exchange.gateway_wire import CLIENT_HEADER, XROAD_CLIENT_HEADER, Incoming, Refused
 from dgov.identity import Principal
 from dgov.kernel.errors import NotFound, Unauthenticated
 from dgov.kernel.i18n import gettext as _
@@ -58,7 +59,7 @@ async def caller(request: Request) -> Principal:
     )
     try:
         # The gateway's own checks (signature, digest, created, nonce, revocation), not a copy of them.
-        client = await gw._authenticate(incoming, _Ctx())
+        client = await gw.authenticate(incoming)
     except Refused as r:
         error = NotFound if r.status == 404 else Unauthenticated
         raise error(r.detail, params=r.params, extra={"code": r.code}) from None

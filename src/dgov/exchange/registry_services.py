@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dgov.exchange import directory
+from dgov.exchange import directory, directory_services
 from dgov.identity import Principal
 from dgov.kernel.uow import Database
 from dgov.registries import registry_catalogue
@@ -123,7 +123,7 @@ async def publish_all(
             continue
         versions = registry_catalogue()[registry]
         title = versions[max(versions)].title("vi")
-        sv = await directory.publish_service(
+        sv = await directory_services.publish_service(
             db,
             actor,
             subsystem=sub,
