@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from docskit import AN, BINH, CUONG, exe_bytes, log_in, new_citizen, pdf_bytes
 from httpx import AsyncClient
 
-from conftest import AN, BINH, CUONG, exe_bytes, log_in, new_citizen, pdf_bytes
 from dgov.documents import DocumentsContext, store_issued, template
 from dgov.identity import SYSTEM
 from dgov.web.runtime import Runtime

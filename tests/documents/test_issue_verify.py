@@ -12,11 +12,11 @@ import pypdfium2 as pdfium
 import pytest
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
+from docskit import AN, BINH, official
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from conftest import AN, BINH, official
 from dgov.documents import DocumentsContext, catalog, lookup, store_issued, template, verify
 from dgov.documents.templates_catalog import pick
 from dgov.documents.uploads import detect

@@ -9,11 +9,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from docskit import CUONG, citizen, exe_bytes, holder, jpeg_bytes, new_citizen, pdf_bytes, png_bytes
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from sqlalchemy import func, select
 
-from conftest import CUONG, citizen, exe_bytes, holder, jpeg_bytes, new_citizen, pdf_bytes, png_bytes
 from dgov.documents import DocumentsContext, upload, wallet_items
 from dgov.documents.models import blobs, documents, wallet
 from dgov.documents.storage import LocalBlobStore, sha256_of
@@ -53,8 +53,8 @@ def test_types_are_detected_from_content() -> None:
 
 
 def test_refusals_say_why() -> None:
-    # Messages are msgids translated by the catalogue (Vietnamese by default once the coordinator merges
-    # src/dgov/documents/messages.vi.po); English is checked here so the test does not depend on that.
+    # Messages are msgids translated by the catalogue (Vietnamese by default); English is checked here
+    # so the test does not depend on the wording of a translation.
     token = current_locale.set("en")
     try:
         assert "program" in refusal(exe_bytes(), "giay-khai-sinh.pdf")  # a renamed program

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from docskit import AN, BINH, CUONG, citizen, holder, identity_ctx, new_citizen, official
 
-from conftest import AN, BINH, CUONG, citizen, holder, identity_ctx, new_citizen, official
 from dgov.documents import (
     DocumentsContext,
     attach_from_wallet,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pyotp
+from exkit import AN, INSTANCE, POPULATION, PURPOSE
 from httpx import AsyncClient
 
-from conftest import AN, INSTANCE, POPULATION, PURPOSE
 from dgov.exchange import ONE_STOP, call_service
 from dgov.identity import SYSTEM
 from dgov.identity import service as id_service

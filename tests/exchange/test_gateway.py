@@ -9,10 +9,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from exkit import AN, INSTANCE, POPULATION, PURPOSE, App, external_app
 from httpx import AsyncClient
 from sqlalchemy import select, text
 
-from conftest import AN, INSTANCE, POPULATION, PURPOSE, App, external_app
 from dgov.exchange import ONE_STOP, ExchangeClient, call_service, directory, directory_rights
 from dgov.exchange.client import SignedRequest, Signer, verify_response
 from dgov.exchange.models import log_t

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from exkit import AN, POPULATION, PURPOSE, App, external_app
 from http_message_signatures import (
     HTTPMessageSigner,
     HTTPMessageVerifier,
@@ -21,7 +22,6 @@ from http_message_signatures import algorithms as algs
 from httpx import AsyncClient
 from sqlalchemy import select, text
 
-from conftest import AN, POPULATION, PURPOSE, App, external_app
 from dgov.exchange import httpsig
 from dgov.exchange.models import log_t
 from dgov.web.runtime import Runtime

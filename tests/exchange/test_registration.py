@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from exkit import AN, INSTANCE, POPULATION, PURPOSE
 from httpx import AsyncClient
 
-from conftest import AN, INSTANCE, POPULATION, PURPOSE
 from dgov.exchange import directory, directory_rights, httpsig
 from dgov.exchange.client import Signer
 from dgov.identity import SYSTEM

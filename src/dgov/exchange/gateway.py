@@ -89,8 +89,8 @@ class Gateway:
         except Refused as r:
             status, outcome = r.http_status, r.problem_code
             # gettext("") would return the catalogue's header, not an empty detail
-            detail = _(r.detail, **r.params) if r.detail else ""
-            body = self._problem(req, status, outcome, _(r.problem_title), detail)
+            refusal = _(r.detail, **r.params) if r.detail else ""
+            body = self._problem(req, status, outcome, _(r.problem_title), refusal)
         except DomainError as e:
             status, outcome = e.status, f"provider-{e.code}"
             detail = _(e.detail, **e.params) if e.detail else None
