@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from dgov.eservices import catalogue, dossiers, dossiers_citizen, worklist
+from dgov.eservices.pages_support import STATUS_NAMES
 from dgov.eservices.workflow_models import WorkItem
 from dgov.identity import Principal, can, current_principal
 from dgov.kernel import clock
@@ -51,8 +52,6 @@ STATE_NAMES = {
 
 
 def _status_name(status: str) -> str:
-    from dgov.eservices.pages import STATUS_NAMES
-
     return _(STATUS_NAMES[status]) if status in STATUS_NAMES else status
 
 

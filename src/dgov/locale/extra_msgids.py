@@ -71,7 +71,7 @@ PASSWORD_PROBLEMS = (
     N_("This password is too easy to guess; use a longer phrase of unrelated words"),
 )
 
-# dgov.eservices.pages: FIELD_NAMES, AGENCY_NAMES, LEVEL_NAMES, STATUS_NAMES and REGISTRY_NAMES are plain
+# dgov.eservices.pages_support: FIELD_NAMES, AGENCY_NAMES, LEVEL_NAMES, STATUS_NAMES and REGISTRY_NAMES are plain
 # strings that the citizen and back-office pages pass to `_()` (the catalogue filters, a procedure's
 # field, agency and level, a dossier's status, the registry a prefilled value comes from).
 ESERVICES_FIELD_NAMES = (
