@@ -71,9 +71,10 @@ PASSWORD_PROBLEMS = (
     N_("This password is too easy to guess; use a longer phrase of unrelated words"),
 )
 
-# dgov.eservices.pages_support: FIELD_NAMES, AGENCY_NAMES, LEVEL_NAMES, STATUS_NAMES and REGISTRY_NAMES are plain
-# strings that the citizen and back-office pages pass to `_()` (the catalogue filters, a procedure's
-# field, agency and level, a dossier's status, the registry a prefilled value comes from).
+# dgov.eservices.pages_support: FIELD_NAMES, AGENCY_NAMES, LEVEL_NAMES, STATUS_NAMES and
+# REGISTRY_NAMES are plain strings that the citizen and back-office pages pass to `_()` (the
+# catalogue filters, a procedure's field, agency and level, a dossier's status, the registry a
+# prefilled value comes from).
 ESERVICES_FIELD_NAMES = (
     N_("Civil status"),
     N_("Residence"),
