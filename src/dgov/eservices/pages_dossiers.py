@@ -122,6 +122,15 @@ async def dossier_page(request: Request, dossier_id: str) -> Response:
     return await _detail(request, parse_uuid(dossier_id))
 
 
+async def _refused(
+    request: Request, dossier_id: str, exc: ValidationFailed, values: dict[str, str]
+) -> Response:
+    """The dossier page again with the field errors and what the citizen typed (nothing changed)."""
+    return await _detail(
+        request, parse_uuid(dossier_id), errors=forms.errors_by_path(exc.errors), status=422, values=values
+    )
+
+
 @router.post("/ho-so/{dossier_id}/tin-nhan")
 async def message_post(request: Request, dossier_id: str) -> Response:
     login = await current_login(request)
@@ -138,13 +147,7 @@ async def message_post(request: Request, dossier_id: str) -> Response:
             sender_name=login.account.full_name,
         )
     except ValidationFailed as exc:
-        return await _detail(
-            request,
-            parse_uuid(dossier_id),
-            errors=forms.errors_by_path(exc.errors),
-            status=422,
-            values={"body": body},
-        )
+        return await _refused(request, dossier_id, exc, {"body": body})
     return RedirectResponse(f"/ho-so/{dossier_id}#tin-nhan", status_code=303)
 
 
@@ -176,15 +179,8 @@ async def rate_post(request: Request, dossier_id: str) -> Response:
             get_runtime(request).db, login.principal, parse_uuid(dossier_id), stars, comment
         )
     except ValidationFailed as exc:
-        return await _detail(
-            request,
-            parse_uuid(dossier_id),
-            errors=forms.errors_by_path(exc.errors),
-            status=422,
-            values={"comment": comment},
-        )
+        return await _refused(request, dossier_id, exc, {"comment": comment})
     return RedirectResponse(f"/ho-so/{dossier_id}", status_code=303)
-
 
 
 @router.get("/ho-so/{dossier_id}/bien-nhan")
