@@ -7,18 +7,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := chromium fonts-noto-core fonts-dejavu-core
+# uv installs into our own venv with our own interpreter, never one it downloads.
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+# pytest workers: both cores by default (DGOV_TEST_WORKERS=0 runs in one process).
+DGOV_TEST_WORKERS ?= 2
+TIMED := scripts/timed.sh
 
-.PHONY: run test install assets chromium lint typecheck architecture pytest check clean help
+.PHONY: run test install assets chromium lint typecheck architecture pytest check check-fast lock \
+	lock-check bench-smoke clean help
 
 help:
-	@echo "make run   - install, migrate, load demo data, serve on http://127.0.0.1:$${DGOV_PORT:-8000}"
-	@echo "make test  - install what the checks need and run every check (SQLite, PostgreSQL, browser)"
+	@echo "make run        - install, migrate, load demo data, serve on http://127.0.0.1:$${DGOV_PORT:-8000}"
+	@echo "make test       - install from the lock and run every check (SQLite, PostgreSQL, browser)"
+	@echo "make check-fast - lint, types, architecture and the tests not marked slow or browser"
+	@echo "make lock       - re-resolve uv.lock (and the bootstrap pin) after changing pyproject.toml"
 
-$(STAMP): pyproject.toml
+# Install from the lock only: requirements/bootstrap.txt pins uv itself with hashes, uv.lock pins every
+# other package, direct and transitive, with hashes. `--frozen` never re-resolves.
+$(STAMP): pyproject.toml uv.lock requirements/bootstrap.txt
 	@test -n "$(PY)" || { echo "dgov needs Python 3.11 or newer (python3 on PATH)"; exit 1; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/bootstrap.txt
+	$(BIN)/uv sync --quiet --frozen --extra dev --python $(BIN)/python
 	touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -31,6 +42,16 @@ run: install
 	$(BIN)/dgov init
 	$(BIN)/dgov serve
 
+# One command refreshes the lock; `lock-check` (part of `make test`) fails when pyproject.toml and
+# uv.lock disagree.
+lock: $(STAMP)
+	$(BIN)/uv lock
+	$(BIN)/uv pip compile --quiet --generate-hashes --no-header \
+	  <(grep -E '^\s*"uv==' pyproject.toml | tr -d ' ",') -o requirements/bootstrap.txt
+
+lock-check: $(STAMP)
+	@$(TIMED) lock $(BIN)/uv lock --check --quiet
+
 # Browser tests drive the machine's Chromium; Playwright never downloads a browser of its own.
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
@@ -40,18 +61,22 @@ chromium:
 	fi
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	@$(TIMED) ruff $(BIN)/ruff check src tests bench
+	@$(TIMED) format $(BIN)/ruff format --check --quiet src tests bench
 
 typecheck: install
-	$(BIN)/mypy
+	@$(TIMED) mypy $(BIN)/mypy
 
 architecture: install
-	$(BIN)/lint-imports
+	@$(TIMED) import-linter $(BIN)/lint-imports
 
 pytest: install chromium
-	$(BIN)/pytest
+	@$(TIMED) pytest $(BIN)/pytest -n $(DGOV_TEST_WORKERS) --durations=25
 
-test: lint typecheck architecture pytest
+test: lock-check lint typecheck architecture pytest
+
+check-fast: lint typecheck architecture
+	@$(TIMED) pytest-fast $(BIN)/pytest -n $(DGOV_TEST_WORKERS) -m "not slow and not browser" --durations=10
 
 check: install
 	$(BIN)/dgov check

@@ -25,7 +25,11 @@ def run_lint_imports(*args: str) -> subprocess.CompletedProcess[str]:
     assert LINT_IMPORTS.exists(), f"import-linter is not installed in this environment ({LINT_IMPORTS})"
     return subprocess.run(
         [str(LINT_IMPORTS), "--no-cache", "--no-logo", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -129,8 +133,16 @@ def test_kernel_imports_no_web_framework_no_cli_and_no_domain() -> None:
 def test_the_kernel_scan_catches(source: str, tmp_path: Path) -> None:
     """The scan itself must see each form a forbidden import can take, and pass what is allowed."""
     src = tmp_path / "dgov"
-    for rel in ["__init__.py", "cli.py", "kernel/__init__.py", "kernel/clock.py", "kernel/errors.py",
-                "web/__init__.py", "web/errors.py", "web/app.py"]:
+    for rel in [
+        "__init__.py",
+        "cli.py",
+        "kernel/__init__.py",
+        "kernel/clock.py",
+        "kernel/errors.py",
+        "web/__init__.py",
+        "web/errors.py",
+        "web/app.py",
+    ]:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text("")
     (src / "kernel" / "good.py").write_text(

@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
+
 def _chromium_path() -> str | None:
     found = shutil.which("chromium")
     if found:
@@ -102,15 +103,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = work / "server.log"
     # cwd is the temp dir so a developer's `.env` in the repo cannot leak into the run.
     init = subprocess.run(
-        [sys.executable, "-m", "dgov", "init"], cwd=work, env=env, capture_output=True, text=True,
-        timeout=STARTUP_TIMEOUT, check=False,
+        [sys.executable, "-m", "dgov", "init"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_TIMEOUT,
+        check=False,
     )
     if init.returncode != 0:
         pytest.fail(f"dgov init failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dgov", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:

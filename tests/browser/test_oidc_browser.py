@@ -60,11 +60,15 @@ async def answer_callbacks(page: Page) -> list[str]:
 
     async def fulfil(event: dict[str, Any]) -> None:
         callbacks.append(event["request"]["url"])
-        await cdp.send("Fetch.fulfillRequest", {
-            "requestId": event["requestId"], "responseCode": 200,
-            "responseHeaders": [{"name": "Content-Type", "value": "text/html; charset=utf-8"}],
-            "body": base64.b64encode(CALLBACK_PAGE.encode()).decode(),
-        })
+        await cdp.send(
+            "Fetch.fulfillRequest",
+            {
+                "requestId": event["requestId"],
+                "responseCode": 200,
+                "responseHeaders": [{"name": "Content-Type", "value": "text/html; charset=utf-8"}],
+                "body": base64.b64encode(CALLBACK_PAGE.encode()).decode(),
+            },
+        )
 
     cdp.on("Fetch.requestPaused", fulfil)
     pattern = {"urlPattern": CALLBACK_ORIGIN + "/*", "requestStage": "Request"}
@@ -74,8 +78,13 @@ async def answer_callbacks(page: Page) -> list[str]:
 
 def relying_party() -> OAuth2Client:
     return OAuth2Client(
-        demo.RP_CLIENT_ID, demo.RP_SECRET, scope=SCOPES, redirect_uri=demo.RP_REDIRECT,
-        code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic", timeout=15,
+        demo.RP_CLIENT_ID,
+        demo.RP_SECRET,
+        scope=SCOPES,
+        redirect_uri=demo.RP_REDIRECT,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+        timeout=15,
     )
 
 
@@ -152,8 +161,11 @@ async def test_demo_relying_party_logs_in_at_level_two_with_consent(
 
         # The relying party's back channel: Authlib's client exchanges the code with the PKCE verifier.
         token: dict[str, Any] = await asyncio.to_thread(
-            rp.fetch_token, f"{server}/oauth/token", authorization_response=callback,
-            code_verifier=verifier, state=state,
+            rp.fetch_token,
+            f"{server}/oauth/token",
+            authorization_response=callback,
+            code_verifier=verifier,
+            state=state,
         )
     finally:
         rp.close()

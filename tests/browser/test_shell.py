@@ -76,7 +76,10 @@ async def test_home_is_vietnamese_first_accessible_and_switches_to_english(
 
 async def test_home_fits_a_phone(browser: Browser, server: str, screenshots: Path) -> None:
     ctx = await browser.new_context(
-        base_url=server, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+        base_url=server,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
         locale="vi-VN",
     )
     try:
@@ -145,7 +148,8 @@ async def test_csp_recorder_catches_a_violation(page: Page, page_log: PageLog, s
 
     async def probe(route: Route) -> None:
         await route.fulfill(
-            status=200, content_type="text/html",
+            status=200,
+            content_type="text/html",
             headers={"Content-Security-Policy": "default-src 'self'; script-src 'self'"},
             body="<!doctype html><title>probe</title><script>document.title = 'ran'</script>",
         )
@@ -157,8 +161,14 @@ async def test_csp_recorder_catches_a_violation(page: Page, page_log: PageLog, s
 
 
 def test_off_host_flags_anything_but_the_server() -> None:
-    log = PageLog(requests=[
-        "http://127.0.0.1:8000/", "data:image/png;base64,AAAA", "about:blank",
-        "https://cdn.example.com/x.js", "http://localhost:8000/", "http://127.0.0.2/",
-    ])
+    log = PageLog(
+        requests=[
+            "http://127.0.0.1:8000/",
+            "data:image/png;base64,AAAA",
+            "about:blank",
+            "https://cdn.example.com/x.js",
+            "http://localhost:8000/",
+            "http://127.0.0.2/",
+        ]
+    )
     assert log.off_host() == ["https://cdn.example.com/x.js", "http://localhost:8000/", "http://127.0.0.2/"]

@@ -60,7 +60,12 @@ def base_env(data_dir: Path) -> dict[str, str]:
 def dgov(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # cwd is the test's own directory, so no .env of the repository is read.
     return subprocess.run(
-        [sys.executable, "-m", "dgov", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "dgov", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
         check=False,
     )
 
@@ -113,9 +118,7 @@ def pg_admin(statement: str) -> None:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def grown(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Grown]:
+def grown(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Grown]:
     """A node grown once through the CLI per database; each test gets a copy to tamper with."""
     home = tmp_path_factory.mktemp(f"node-{request.param}")
     env = base_env(home / "var")
@@ -168,8 +171,13 @@ def test_an_untouched_chain_verifies(node: Node, tmp_path: Path) -> None:
     assert f"audit chain intact: {total} records, {checkpoints} signed checkpoints" in " ".join(out.split())
     rc, result = verify_json(node.env, tmp_path)
     assert rc == 0
-    assert result == {"ok": True, "records": total, "checkpoints": checkpoints, "first_bad_seq": None,
-                      "reason": None}
+    assert result == {
+        "ok": True,
+        "records": total,
+        "checkpoints": checkpoints,
+        "first_bad_seq": None,
+        "reason": None,
+    }
 
 
 def test_a_record_changed_in_the_database_fails_verify_naming_it(node: Node, tmp_path: Path) -> None:

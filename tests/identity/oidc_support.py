@@ -63,8 +63,16 @@ async def new_citizen(
 ) -> Person:
     secret = pyotp.random_base32() if second_factor else None
     account = await service.add_citizen(
-        ctx, SYSTEM, id_number=id_number, full_name=full_name, birth_date=birth_date, sex=sex,
-        password=PASSWORD, totp_secret=secret, email=email, phone=phone,
+        ctx,
+        SYSTEM,
+        id_number=id_number,
+        full_name=full_name,
+        birth_date=birth_date,
+        sex=sex,
+        password=PASSWORD,
+        totp_secret=secret,
+        email=email,
+        phone=phone,
     )
     return Person(account, secret)
 
@@ -82,8 +90,16 @@ async def new_rp(
     id_token_alg: str = "ES256",
 ) -> NewClient:
     return await add_client(
-        ctx, SYSTEM, client_id=client_id, name=name, scopes=scopes, grant_types=grant_types,
-        redirect_uris=redirect_uris, public=public, sector=sector, id_token_alg=id_token_alg,
+        ctx,
+        SYSTEM,
+        client_id=client_id,
+        name=name,
+        scopes=scopes,
+        grant_types=grant_types,
+        redirect_uris=redirect_uris,
+        public=public,
+        sector=sector,
+        id_token_alg=id_token_alg,
         post_logout_redirect_uris=(LOGOUT_REDIRECT,),
     )
 
@@ -129,8 +145,11 @@ async def authorize(http: AsyncClient, params: dict[str, str]) -> Response:
 
 def consent_form(page: Response) -> tuple[str, str]:
     """(form action, CSRF token) of the consent page; the token field must come first in the form."""
-    m = re.search(r'<form method="post" action="(/oauth/[^"]+)"[^>]*>\s*<input type="hidden" '
-                  r'name="csrftoken" value="([^"]+)">', page.text)
+    m = re.search(
+        r'<form method="post" action="(/oauth/[^"]+)"[^>]*>\s*<input type="hidden" '
+        r'name="csrftoken" value="([^"]+)">',
+        page.text,
+    )
     assert m, page.text
     return html.unescape(m.group(1)), m.group(2)
 
@@ -160,7 +179,12 @@ async def get_code(http: AsyncClient, params: dict[str, str]) -> str:
 
 
 async def exchange(
-    http: AsyncClient, code: str, *, client_id: str, secret: str | None, verifier: str | None = None,
+    http: AsyncClient,
+    code: str,
+    *,
+    client_id: str,
+    secret: str | None,
+    verifier: str | None = None,
     redirect_uri: str = REDIRECT,
 ) -> Response:
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}

@@ -29,8 +29,14 @@ WRONG_CODE = "The code is not correct or has expired"
 
 async def _register(ctx: IdentityContext) -> Account:
     return await service.register_citizen(
-        ctx, id_number=AN, full_name="Nguyễn Văn An", birth_date=BIRTH, sex="M", password=PASSWORD,
-        email=None, phone="0912000001",
+        ctx,
+        id_number=AN,
+        full_name="Nguyễn Văn An",
+        birth_date=BIRTH,
+        sex="M",
+        password=PASSWORD,
+        email=None,
+        phone="0912000001",
     )
 
 

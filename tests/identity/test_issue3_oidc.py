@@ -120,8 +120,9 @@ async def test_the_id_number_is_shared_only_under_its_scope_after_consent_naming
 
     # Without the scope: neither the consent screen nor userinfo carries the number.
     verifier, challenge = pkce_pair()
-    params = auth_params("rp-health", scope="openid profile", code_challenge=challenge,
-                         code_challenge_method="S256")
+    params = auth_params(
+        "rp-health", scope="openid profile", code_challenge=challenge, code_challenge_method="S256"
+    )
     page = await authorize(client, params)
     assert page.status_code == 200, page.text
     assert ID_NUMBER not in page.text and id_label not in text_of(page.text)
@@ -133,8 +134,12 @@ async def test_the_id_number_is_shared_only_under_its_scope_after_consent_naming
 
     # Asking for it later is a new question: the screen comes back, now naming the number.
     verifier, challenge = pkce_pair()
-    params = auth_params("rp-health", scope="openid profile vn_id_number", code_challenge=challenge,
-                         code_challenge_method="S256")
+    params = auth_params(
+        "rp-health",
+        scope="openid profile vn_id_number",
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
     page = await authorize(client, params)
     assert page.status_code == 200, "consent to profile alone must not cover the ID number"
     shown = text_of(page.text)
@@ -146,7 +151,8 @@ async def test_the_id_number_is_shared_only_under_its_scope_after_consent_naming
     assert (await userinfo(client, tokens["access_token"])).json()["vn_id_number"] == ID_NUMBER
     granted = await audit_records(ctx, "identity.oidc.consent_granted")
     assert [g.details["scopes"] for g in granted] == [
-        ["openid", "profile"], ["openid", "profile", "vn_id_number"]
+        ["openid", "profile"],
+        ["openid", "profile", "vn_id_number"],
     ]
 
 
@@ -179,4 +185,3 @@ async def test_the_account_page_lists_connected_applications_and_stops_one(
     async with ctx.db.uow(readonly=True) as uow:
         live = await uow.session.scalars(select(Consent).where(Consent.revoked_at.is_(None)))
         assert list(live) == []
-

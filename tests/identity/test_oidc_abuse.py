@@ -268,16 +268,17 @@ async def test_refresh_token_of_another_client_or_without_offline_access(
 ) -> None:
     ctx, secret = setup
     other = await new_rp(ctx, client_id="rp-other", redirect_uris=("https://other.example/cb",))
-    tokens = await full_flow(
-        ctx, client, client_id="rp-health", secret=secret, scope="openid offline_access"
-    )
+    tokens = await full_flow(ctx, client, client_id="rp-health", secret=secret, scope="openid offline_access")
     form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     r = await client.post("/oauth/token", data=form, auth=("rp-other", other.secret or ""))
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     no_offline = await full_flow(ctx, client, client_id="rp-health", secret=secret, scope="openid")
     assert "refresh_token" not in no_offline
-    r = await client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "garbage"},
-                          auth=("rp-health", secret))
+    r = await client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": "garbage"},
+        auth=("rp-health", secret),
+    )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     assert [f["reason"] for f in await failures(ctx, "token")][-1] == "unknown_refresh_token"
 

@@ -58,9 +58,12 @@ async def test_discovery_document_names_every_endpoint(client: AsyncClient, runt
     issuer = runtime.settings.issuer
     assert doc["issuer"] == issuer
     for key, path in [
-        ("authorization_endpoint", "/oauth/authorize"), ("token_endpoint", "/oauth/token"),
-        ("userinfo_endpoint", "/oauth/userinfo"), ("jwks_uri", "/oauth/jwks"),
-        ("end_session_endpoint", "/oauth/logout"), ("revocation_endpoint", "/oauth/revoke"),
+        ("authorization_endpoint", "/oauth/authorize"),
+        ("token_endpoint", "/oauth/token"),
+        ("userinfo_endpoint", "/oauth/userinfo"),
+        ("jwks_uri", "/oauth/jwks"),
+        ("end_session_endpoint", "/oauth/logout"),
+        ("revocation_endpoint", "/oauth/revoke"),
     ]:
         assert doc[key] == issuer + path
     assert doc["subject_types_supported"] == ["pairwise"]
@@ -80,8 +83,11 @@ async def test_code_flow_with_consent_id_token_and_userinfo(client: AsyncClient,
     await log_in(ctx, client, person, level=2)
     verifier, challenge = pkce_pair()
     params = auth_params(
-        "rp-health", scope="openid profile vn_id_number", acr_values=LEVEL2,
-        code_challenge=challenge, code_challenge_method="S256",
+        "rp-health",
+        scope="openid profile vn_id_number",
+        acr_values=LEVEL2,
+        code_challenge=challenge,
+        code_challenge_method="S256",
     )
     page = await authorize(client, params)
     assert page.status_code == 200, page.text
@@ -108,11 +114,18 @@ async def test_code_flow_with_consent_id_token_and_userinfo(client: AsyncClient,
     info = await client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 200, info.text
     assert info.json() == {
-        "sub": claims["sub"], "name": "Nguyễn Văn An", "birthdate": "1990-05-01", "gender": "male",
+        "sub": claims["sub"],
+        "name": "Nguyễn Văn An",
+        "birthdate": "1990-05-01",
+        "gender": "male",
         "vn_id_number": "001090123456",
     }
-    for action in ("identity.oidc.consent_granted", "identity.oidc.code_issued", "identity.oidc.token_issued",
-                   "identity.oidc.userinfo_read"):
+    for action in (
+        "identity.oidc.consent_granted",
+        "identity.oidc.code_issued",
+        "identity.oidc.token_issued",
+        "identity.oidc.userinfo_read",
+    ):
         assert len(await audit_records(ctx, action)) == 1, action
     # Consent is remembered for these scopes: the next request answers at once, without a screen.
     again = auth_params("rp-health", scope="openid vn_id_number")
@@ -214,8 +227,11 @@ async def test_denying_consent_returns_access_denied(client: AsyncClient, runtim
     params = auth_params("rp-health", scope="openid vn_id_number")
     page = await authorize(client, params)
     got = redirect_params(await decide(client, page, approve=False))
-    assert got == {"error": "access_denied", "error_description": got["error_description"],
-                   "state": params["state"]}
+    assert got == {
+        "error": "access_denied",
+        "error_description": got["error_description"],
+        "state": params["state"],
+    }
     [denied] = await audit_records(ctx, "identity.oidc.consent_denied")
     assert denied.details["scopes"] == ["openid", "vn_id_number"]
     assert await audit_records(ctx, "identity.oidc.code_issued") == []
@@ -237,8 +253,11 @@ async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_grant(
     assert first["refresh_token"]
 
     async def refresh(token: str) -> dict[str, str]:
-        r = await client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": token},
-                              auth=("rp-health", rp.secret or ""))
+        r = await client.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": token},
+            auth=("rp-health", rp.secret or ""),
+        )
         return {"status": str(r.status_code), **r.json()}
 
     second = await refresh(first["refresh_token"])
@@ -257,18 +276,29 @@ async def test_refresh_tokens_rotate_and_a_reused_one_ends_the_grant(
 
 async def test_client_credentials_for_an_agency_system(client: AsyncClient, runtime: Runtime) -> None:
     ctx = identity(runtime)
-    agency = await new_rp(ctx, client_id="btp-registry", name="Bộ Tư pháp", scopes=("registry.read",),
-                          grant_types=("client_credentials",), redirect_uris=())
+    agency = await new_rp(
+        ctx,
+        client_id="btp-registry",
+        name="Bộ Tư pháp",
+        scopes=("registry.read",),
+        grant_types=("client_credentials",),
+        redirect_uris=(),
+    )
     assert agency.secret
-    r = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=("btp-registry", agency.secret))
+    r = await client.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=("btp-registry", agency.secret)
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["scope"] == "registry.read" and "refresh_token" not in body and "id_token" not in body
     # A token with no person behind it reads nobody's userinfo.
     assert (await userinfo(client, body["access_token"])).status_code in (401, 403)
-    form = {"grant_type": "client_credentials", "client_id": "btp-registry", "client_secret": agency.secret,
-            "scope": "registry.read"}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": "btp-registry",
+        "client_secret": agency.secret,
+        "scope": "registry.read",
+    }
     post = await client.post("/oauth/token", data=form)
     assert post.status_code == 200
     [issued, _second] = await audit_records(ctx, "identity.oidc.token_issued")
@@ -291,7 +321,8 @@ async def test_revocation_ends_the_grant(client: AsyncClient, runtime: Runtime) 
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     assert (await userinfo(client, tokens["access_token"])).status_code == 200
     r = await client.post(
-        "/oauth/revoke", data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
+        "/oauth/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
         auth=("rp-health", rp.secret or ""),
     )
     assert r.status_code == 200
@@ -324,13 +355,25 @@ async def test_rp_initiated_logout(client: AsyncClient, runtime: Runtime) -> Non
     token = await log_in(ctx, client, person, level=1)
     tokens = await full_flow(ctx, client, client_id="rp-health", secret=rp.secret)
     # An address that is not registered exactly: log out, but never redirect there.
-    r = await client.get("/oauth/logout", params={"id_token_hint": tokens["id_token"], "state": "s1",
-                                                  "post_logout_redirect_uri": LOGOUT_REDIRECT + "/x"})
+    r = await client.get(
+        "/oauth/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "state": "s1",
+            "post_logout_redirect_uri": LOGOUT_REDIRECT + "/x",
+        },
+    )
     assert r.status_code == 200 and "location" not in r.headers
     assert await sessions.resolve(ctx, token) is None
     token = await log_in(ctx, client, person, level=1)
-    r = await client.get("/oauth/logout", params={"id_token_hint": tokens["id_token"], "state": "s2",
-                                                  "post_logout_redirect_uri": LOGOUT_REDIRECT})
+    r = await client.get(
+        "/oauth/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "state": "s2",
+            "post_logout_redirect_uri": LOGOUT_REDIRECT,
+        },
+    )
     assert r.status_code == 302 and r.headers["location"] == LOGOUT_REDIRECT + "?state=s2"
     assert await sessions.resolve(ctx, token) is None
     assert len(await audit_records(ctx, "identity.oidc.logout")) == 2
@@ -341,14 +384,16 @@ async def test_logout_without_a_hint_asks_first(client: AsyncClient, runtime: Ru
     person = await new_citizen(ctx, second_factor=False)
     await new_rp(ctx)
     token = await log_in(ctx, client, person, level=1)
-    page = await client.get("/oauth/logout", params={"client_id": "rp-health",
-                                                     "post_logout_redirect_uri": LOGOUT_REDIRECT})
+    page = await client.get(
+        "/oauth/logout", params={"client_id": "rp-health", "post_logout_redirect_uri": LOGOUT_REDIRECT}
+    )
     assert page.status_code == 200 and 'name="logout"' in page.text
     assert await sessions.resolve(ctx, token) is not None  # a link alone does not log anyone out
     action = re.search(r'action="(/oauth/logout[^"]*)"', page.text)
     assert action
-    r = await client.post(action.group(1).replace("&amp;", "&"),
-                          data={"csrftoken": client.cookies["csrftoken"], "logout": "1"})
+    r = await client.post(
+        action.group(1).replace("&amp;", "&"), data={"csrftoken": client.cookies["csrftoken"], "logout": "1"}
+    )
     assert r.status_code == 200 and "location" not in r.headers  # no hint: no redirect
     assert await sessions.resolve(ctx, token) is None
 
@@ -440,8 +485,11 @@ async def test_after_our_own_login_form_the_browser_leaves_through_a_page(
     await log_in(ctx, client, person, level=1)
     await get_code(client, auth_params("rp-health"))  # consent is remembered from here on
     params = auth_params("rp-health")
-    r = await client.get("/oauth/authorize", params=params,
-                         headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"})
+    r = await client.get(
+        "/oauth/authorize",
+        params=params,
+        headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"},
+    )
     assert r.status_code == 200 and "location" not in r.headers
     m = re.search(r'<meta http-equiv="refresh" content="0;url=([^"]+)">', r.text)
     assert m
@@ -449,6 +497,9 @@ async def test_after_our_own_login_form_the_browser_leaves_through_a_page(
     assert target.startswith(REDIRECT + "?code=") and f"state={params['state']}" in target
     assert r.headers["cache-control"] == "no-store"
     # A link from the client's own site (cross-site) gets the plain redirect.
-    r = await client.get("/oauth/authorize", params=auth_params("rp-health"),
-                         headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"})
+    r = await client.get(
+        "/oauth/authorize",
+        params=auth_params("rp-health"),
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+    )
     assert r.status_code == 302

@@ -80,8 +80,13 @@ class Node:
 
 def _dgov(node_env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "dgov", *args], cwd=cwd, env=node_env, capture_output=True, text=True,
-        timeout=STARTUP_TIMEOUT, check=False,
+        [sys.executable, "-m", "dgov", *args],
+        cwd=cwd,
+        env=node_env,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_TIMEOUT,
+        check=False,
     )
     if result.returncode != 0:
         command = " ".join(args[:2])
@@ -96,20 +101,45 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DGOV_")}
     env.update(
-        DGOV_ENV="test", DGOV_DATA_DIR=str(work / "var"), DGOV_ASSETS_DIR=str(ROOT / "node_modules"),
-        DGOV_NODE_NAME="oidc-rp-test", DGOV_LOG_LEVEL="WARNING", DGOV_PUBLIC_URL=base, DGOV_PORT=str(port),
+        DGOV_ENV="test",
+        DGOV_DATA_DIR=str(work / "var"),
+        DGOV_ASSETS_DIR=str(ROOT / "node_modules"),
+        DGOV_NODE_NAME="oidc-rp-test",
+        DGOV_LOG_LEVEL="WARNING",
+        DGOV_PUBLIC_URL=base,
+        DGOV_PORT=str(port),
         PYTHONUNBUFFERED="1",
     )
     _dgov(env, work, "init", "--no-demo")
     totp_secret = pyotp.random_base32()
-    _dgov(env, work, "identity", "add-citizen", "--id-number", ID_NUMBER, "--full-name", "Trần Thị Bình",
-          "--birth-date", "1985-07-20", "--sex", "F", "--password", PASSWORD, "--totp-secret", totp_secret,
-          "--email", "binh.tran@example.vn")
+    _dgov(
+        env,
+        work,
+        "identity",
+        "add-citizen",
+        "--id-number",
+        ID_NUMBER,
+        "--full-name",
+        "Trần Thị Bình",
+        "--birth-date",
+        "1985-07-20",
+        "--sex",
+        "F",
+        "--password",
+        PASSWORD,
+        "--totp-secret",
+        totp_secret,
+        "--email",
+        "binh.tran@example.vn",
+    )
     log = work / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dgov", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -138,14 +168,23 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 @pytest.fixture(scope="module")
 async def registered(node: Node) -> AsyncIterator[tuple[str, str]]:
     """Register the relying party in the node's database through the service layer."""
-    settings = Settings(env="test", data_dir=node.work / "var", public_url=node.base,
-                        assets_dir=ROOT / "node_modules", outbox_in_process=False)
+    settings = Settings(
+        env="test",
+        data_dir=node.work / "var",
+        public_url=node.base,
+        assets_dir=ROOT / "node_modules",
+        outbox_in_process=False,
+    )
     rt = Runtime.build(settings)
     try:
         ctx = IdentityContext(db=rt.db, secret=rt.secret, issuer=settings.issuer)
         new = await add_client(
-            ctx, SYSTEM, client_id="rp-social-insurance", name="Bảo hiểm xã hội",
-            redirect_uris=[REDIRECT], scopes=["openid", "profile", "email", "vn_id_number"],
+            ctx,
+            SYSTEM,
+            client_id="rp-social-insurance",
+            name="Bảo hiểm xã hội",
+            redirect_uris=[REDIRECT],
+            scopes=["openid", "profile", "email", "vn_id_number"],
             post_logout_redirect_uris=[LOGOUT_REDIRECT],
         )
     finally:
@@ -168,8 +207,13 @@ async def test_relying_party_code_flow_with_pkce_at_level_two(
         meta = (await browser.get("/.well-known/openid-configuration")).json()
         assert meta["issuer"] == node.base
         rp = AsyncOAuth2Client(
-            client_id, client_secret, scope="openid profile vn_id_number", redirect_uri=REDIRECT,
-            code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic", timeout=15,
+            client_id,
+            client_secret,
+            scope="openid profile vn_id_number",
+            redirect_uri=REDIRECT,
+            code_challenge_method="S256",
+            token_endpoint_auth_method="client_secret_basic",
+            timeout=15,
         )
         async with rp:
             verifier = secrets.token_urlsafe(48)
@@ -185,17 +229,26 @@ async def test_relying_party_code_flow_with_pkce_at_level_two(
             assert r.headers["location"].startswith("/login?") and "level=2" in r.headers["location"]
             login_page = await browser.get(r.headers["location"])
             assert login_page.status_code == 200
-            r = await browser.post("/login", data={
-                "csrftoken": _hidden(login_page.text, "csrftoken"), "next": _hidden(login_page.text, "next"),
-                "level": _hidden(login_page.text, "level"), "id_number": ID_NUMBER, "password": PASSWORD,
-            })
+            r = await browser.post(
+                "/login",
+                data={
+                    "csrftoken": _hidden(login_page.text, "csrftoken"),
+                    "next": _hidden(login_page.text, "next"),
+                    "level": _hidden(login_page.text, "level"),
+                    "id_number": ID_NUMBER,
+                    "password": PASSWORD,
+                },
+            )
             assert r.status_code == 303 and r.headers["location"].startswith("/login/second-factor"), r.text
             factor_page = await browser.get(r.headers["location"])
-            r = await browser.post("/login/second-factor", data={
-                "csrftoken": _hidden(factor_page.text, "csrftoken"),
-                "next": _hidden(factor_page.text, "next"),
-                "code": pyotp.TOTP(node.totp_secret).now(),
-            })
+            r = await browser.post(
+                "/login/second-factor",
+                data={
+                    "csrftoken": _hidden(factor_page.text, "csrftoken"),
+                    "next": _hidden(factor_page.text, "next"),
+                    "code": pyotp.TOTP(node.totp_secret).now(),
+                },
+            )
             assert r.status_code == 303 and r.headers["location"].startswith("/oauth/authorize?"), r.text
 
             # Back at the provider, now at level 2: the consent screen.
@@ -204,9 +257,13 @@ async def test_relying_party_code_flow_with_pkce_at_level_two(
             assert "Bảo hiểm xã hội" in consent.text and ID_NUMBER in consent.text
             form = re.search(r'<form method="post" action="(/oauth/authorize[^"]+)"', consent.text)
             assert form
-            r = await browser.post(html.unescape(form.group(1)), data={
-                "csrftoken": _hidden(consent.text, "csrftoken"), "approve": "1",
-            })
+            r = await browser.post(
+                html.unescape(form.group(1)),
+                data={
+                    "csrftoken": _hidden(consent.text, "csrftoken"),
+                    "approve": "1",
+                },
+            )
             assert r.status_code == 302, r.text
             callback = r.headers["location"]
             assert callback.startswith(REDIRECT + "?")
@@ -238,19 +295,27 @@ async def test_relying_party_code_flow_with_pkce_at_level_two(
 
             info = (await rp.get(meta["userinfo_endpoint"])).json()
             assert info == {
-                "sub": id_token.claims["sub"], "name": "Trần Thị Bình", "birthdate": "1985-07-20",
-                "gender": "female", "vn_id_number": ID_NUMBER,
+                "sub": id_token.claims["sub"],
+                "name": "Trần Thị Bình",
+                "birthdate": "1985-07-20",
+                "gender": "female",
+                "vn_id_number": ID_NUMBER,
             }
 
             # RP-initiated logout brings the browser back to the registered address with the state.
-            r = await browser.get(meta["end_session_endpoint"], params={
-                "id_token_hint": token["id_token"], "post_logout_redirect_uri": LOGOUT_REDIRECT,
-                "state": "bye",
-            })
+            r = await browser.get(
+                meta["end_session_endpoint"],
+                params={
+                    "id_token_hint": token["id_token"],
+                    "post_logout_redirect_uri": LOGOUT_REDIRECT,
+                    "state": "bye",
+                },
+            )
             assert r.status_code == 302 and r.headers["location"] == LOGOUT_REDIRECT + "?state=bye"
             # The provider's session has ended: a new request (fresh nonce) must log in again.
             again, _state = rp.create_authorization_url(
-                meta["authorization_endpoint"], code_verifier=secrets.token_urlsafe(48),
+                meta["authorization_endpoint"],
+                code_verifier=secrets.token_urlsafe(48),
                 nonce=secrets.token_urlsafe(16),
             )
             r = await browser.get(again)

@@ -77,8 +77,12 @@ def test_keys_sort_by_utf16_code_units_as_rfc_8785_requires() -> None:
     # The example of RFC 8785 section 3.2.3: an astral character (U+1F600) sorts before U+FB33 because
     # its UTF-16 surrogates (D83D…) are smaller, though its code point is larger.
     value = {
-        "\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh",
-        "1": "One", "\U0001f600": "Emoji: Grinning Face", "\u0080": "Control",
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\U0001f600": "Emoji: Grinning Face",
+        "\u0080": "Control",
         "\u00f6": "Latin Small Letter O With Diaeresis",
     }
     order = list(json.loads(canonical_json(value)))
@@ -146,9 +150,16 @@ def test_canonical_json_survives_a_json_round_trip_unchanged(value: Any) -> None
 def test_record_hash_is_sha256_of_the_documented_canonical_form() -> None:
     ts = datetime(2030, 9, 2, 8, 2, 3, 456789, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
     h = record_hash(
-        seq=1, ts=ts, prev_hash=GENESIS_HASH, actor="official:079201000001", on_behalf_of=None,
-        action="registries.person.read", object_type="person", object_id="079201000009",
-        legal_basis="Luật Căn cước 2023, Điều 10", details={"trường": ["họ_tên", "ngày_sinh"], "n": 3},
+        seq=1,
+        ts=ts,
+        prev_hash=GENESIS_HASH,
+        actor="official:079201000001",
+        on_behalf_of=None,
+        action="registries.person.read",
+        object_type="person",
+        object_id="079201000009",
+        legal_basis="Luật Căn cước 2023, Điều 10",
+        details={"trường": ["họ_tên", "ngày_sinh"], "n": 3},
     )
     body = (
         '{"action":"registries.person.read","actor":"official:079201000001",'
@@ -159,13 +170,30 @@ def test_record_hash_is_sha256_of_the_documented_canonical_form() -> None:
     assert h == hashlib.sha256(body.encode()).hexdigest()
     # The same instant written in UTC hashes the same: the database hands it back in UTC.
     assert h == record_hash(
-        seq=1, ts=ts.astimezone(UTC), prev_hash=GENESIS_HASH, actor="official:079201000001",
-        on_behalf_of=None, action="registries.person.read", object_type="person", object_id="079201000009",
-        legal_basis="Luật Căn cước 2023, Điều 10", details={"n": 3, "trường": ["họ_tên", "ngày_sinh"]},
+        seq=1,
+        ts=ts.astimezone(UTC),
+        prev_hash=GENESIS_HASH,
+        actor="official:079201000001",
+        on_behalf_of=None,
+        action="registries.person.read",
+        object_type="person",
+        object_id="079201000009",
+        legal_basis="Luật Căn cước 2023, Điều 10",
+        details={"n": 3, "trường": ["họ_tên", "ngày_sinh"]},
     )
     with pytest.raises(ValueError, match="timezone-aware"):
-        record_hash(seq=1, ts=datetime(2030, 1, 1), prev_hash=GENESIS_HASH, actor="a", on_behalf_of=None,
-                    action="b", object_type="c", object_id="d", legal_basis=None, details={})
+        record_hash(
+            seq=1,
+            ts=datetime(2030, 1, 1),
+            prev_hash=GENESIS_HASH,
+            actor="a",
+            on_behalf_of=None,
+            action="b",
+            object_type="c",
+            object_id="d",
+            legal_basis=None,
+            details={},
+        )
 
 
 # --- helpers over the database ---------------------------------------------------------------------------
@@ -186,8 +214,11 @@ async def chain(db: Database) -> AsyncIterator[Database]:
 
 def entry(n: int) -> AuditEntry:
     return AuditEntry(
-        actor=f"official:0792010000{n:02d}", action="registries.person.read", object_type="person",
-        object_id=f"0792019999{n:02d}", legal_basis="Nghị định 59/2022/NĐ-CP" if n % 2 else None,
+        actor=f"official:0792010000{n:02d}",
+        action="registries.person.read",
+        object_type="person",
+        object_id=f"0792019999{n:02d}",
+        legal_basis="Nghị định 59/2022/NĐ-CP" if n % 2 else None,
         on_behalf_of="citizen:079201000077" if n % 3 == 0 else None,
         details={"lần": n, "trường": ["họ_tên", "nơi_thường_trú"], "ghi_chú": {"vi": "Tra cứu số " + str(n)}},
     )
@@ -245,9 +276,16 @@ def rehash(r: Row[Any], **changes: Any) -> str:
     """What someone who knows the (public) hashing rule computes for a record they forged."""
     v = {c: getattr(r, c) for c in (*CONTENT, "seq", "prev_hash")} | changes
     return record_hash(
-        seq=v["seq"], ts=v["ts"], prev_hash=v["prev_hash"], actor=v["actor"], on_behalf_of=v["on_behalf_of"],
-        action=v["action"], object_type=v["object_type"], object_id=v["object_id"],
-        legal_basis=v["legal_basis"], details=v["details"],
+        seq=v["seq"],
+        ts=v["ts"],
+        prev_hash=v["prev_hash"],
+        actor=v["actor"],
+        on_behalf_of=v["on_behalf_of"],
+        action=v["action"],
+        object_type=v["object_type"],
+        object_id=v["object_id"],
+        legal_basis=v["legal_basis"],
+        details=v["details"],
     )
 
 
@@ -255,7 +293,7 @@ async def rewrite_from(db: Database, k: int, **changes: Any) -> None:
     """Change record k and recompute every hash after it, moving the head too: a full recomputation."""
     rows = await records(db)
     prev = rows[k - 2].hash if k > 1 else GENESIS_HASH
-    for r in rows[k - 1:]:
+    for r in rows[k - 1 :]:
         ch = changes if r.seq == k else {}
         h = rehash(r, prev_hash=prev, **ch)
         await set_record(db, r.seq, prev_hash=prev, hash=h, **ch)
@@ -300,13 +338,24 @@ async def test_an_empty_chain_verifies(chain: Database, node_key: NodeKey) -> No
 async def test_awkward_values_survive_the_database_and_verify(chain: Database, node_key: NodeKey) -> None:
     nfd = unicodedata.normalize("NFD", "Phạm Thị Hương")
     tricky = AuditEntry(
-        actor="official:Đặng Quốc Việt", action="civil_status.birth.registered", object_type="dossier",
-        object_id="G01.12.34-250101-0001", legal_basis="Luật Hộ tịch 2014, Điều 16",
+        actor="official:Đặng Quốc Việt",
+        action="civil_status.birth.registered",
+        object_type="dossier",
+        object_id="G01.12.34-250101-0001",
+        legal_basis="Luật Hộ tịch 2014, Điều 16",
         on_behalf_of="citizen:" + nfd,
         details={
-            "mẹ": {"tên": nfd, "năm_sinh": 1995}, "nfc": "Phạm Thị Hương", "số_lớn": MAX_SAFE_INTEGER,
-            "âm": -7, "rỗng": {"list": [], "dict": {}, "str": ""}, "cờ": [True, False, None],
-            "lồng": [[["sâu"]]], "ký_tự": 'a"b\\c\n\t\x01', "emoji": "😀", "zz": "cuối", "A": "hoa",
+            "mẹ": {"tên": nfd, "năm_sinh": 1995},
+            "nfc": "Phạm Thị Hương",
+            "số_lớn": MAX_SAFE_INTEGER,
+            "âm": -7,
+            "rỗng": {"list": [], "dict": {}, "str": ""},
+            "cờ": [True, False, None],
+            "lồng": [[["sâu"]]],
+            "ký_tự": 'a"b\\c\n\t\x01',
+            "emoji": "😀",
+            "zz": "cuối",
+            "A": "hoa",
         },
     )
     # A time given in Vietnam's zone, with an odd microsecond: stored and read back in UTC.
@@ -453,10 +502,20 @@ async def test_reordering_two_records_is_caught(twelve: Database, node_key: Node
 async def test_swapping_two_records_and_rehashing_both_is_caught(twelve: Database, node_key: NodeKey) -> None:
     rows = await records(twelve)
     fourth, fifth = rows[3], rows[4]
-    await set_record(twelve, 4, **{c: getattr(fifth, c) for c in CONTENT}, prev_hash=fifth.prev_hash,
-                     hash=rehash(fifth, seq=4))
-    await set_record(twelve, 5, **{c: getattr(fourth, c) for c in CONTENT}, prev_hash=fourth.prev_hash,
-                     hash=rehash(fourth, seq=5))
+    await set_record(
+        twelve,
+        4,
+        **{c: getattr(fifth, c) for c in CONTENT},
+        prev_hash=fifth.prev_hash,
+        hash=rehash(fifth, seq=4),
+    )
+    await set_record(
+        twelve,
+        5,
+        **{c: getattr(fourth, c) for c in CONTENT},
+        prev_hash=fourth.prev_hash,
+        hash=rehash(fourth, seq=5),
+    )
     assert_broken_at(await verify(twelve, node_key), 4, "record 4 was changed and its hash recomputed")
 
 
@@ -566,8 +625,12 @@ async def test_a_checkpoint_re_signed_with_an_intruders_own_key_is_caught(
     intruder = stranger_key()
     cp = (await checkpoints(twelve))[1]
     sig = intruder.sign(checkpoint_message(seq=cp.seq, hash_=cp.hash, ts=cp.ts, node=cp.node))
-    await sql(twelve, "UPDATE audit_checkpoints SET signature = :s, key_id = :k WHERE seq = 10",
-              s=sig, k=intruder.key_id)
+    await sql(
+        twelve,
+        "UPDATE audit_checkpoints SET signature = :s, key_id = :k WHERE seq = 10",
+        s=sig,
+        k=intruder.key_id,
+    )
     assert_broken_at(await verify(twelve, node_key), 10, "unknown key")
 
 
@@ -594,7 +657,9 @@ async def test_a_forged_checkpoint_past_the_end_is_caught(twelve: Database, node
         twelve,
         "INSERT INTO audit_checkpoints (seq, hash, ts, node, key_id, signature) "
         "VALUES (15, :h, :ts, 'test-node', :k, 'AAAA')",
-        h="b" * 64, ts=datetime(2030, 1, 1, tzinfo=UTC), k=node_key.key_id,
+        h="b" * 64,
+        ts=datetime(2030, 1, 1, tzinfo=UTC),
+        k=node_key.key_id,
     )
     assert_broken_at(await verify(twelve, node_key), 15, "signature of checkpoint 15 is not valid")
 
@@ -680,14 +745,33 @@ def legit_append(sync_engine: Engine) -> None:
         head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
         ts, seq = clock.now(), head.seq + 1
         e = entry(seq)
-        h = record_hash(seq=seq, ts=ts, prev_hash=head.hash, actor=e.actor, on_behalf_of=e.on_behalf_of,
-                        action=e.action, object_type=e.object_type, object_id=e.object_id,
-                        legal_basis=e.legal_basis, details=e.details)
-        conn.execute(audit_records.insert().values(
-            seq=seq, ts=ts, actor=e.actor, on_behalf_of=e.on_behalf_of, action=e.action,
-            object_type=e.object_type, object_id=e.object_id, legal_basis=e.legal_basis, details=e.details,
-            prev_hash=head.hash, hash=h,
-        ))
+        h = record_hash(
+            seq=seq,
+            ts=ts,
+            prev_hash=head.hash,
+            actor=e.actor,
+            on_behalf_of=e.on_behalf_of,
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            legal_basis=e.legal_basis,
+            details=e.details,
+        )
+        conn.execute(
+            audit_records.insert().values(
+                seq=seq,
+                ts=ts,
+                actor=e.actor,
+                on_behalf_of=e.on_behalf_of,
+                action=e.action,
+                object_type=e.object_type,
+                object_id=e.object_id,
+                legal_basis=e.legal_basis,
+                details=e.details,
+                prev_hash=head.hash,
+                hash=h,
+            )
+        )
         conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=h))
 
 

@@ -129,7 +129,7 @@ def test_msgids_looked_up_at_run_time_are_in_the_catalogue(pot_ids: set[MsgKey])
 
 
 def test_extractor_finds_error_titles_details_and_field_messages() -> None:
-    source = '''
+    source = """
 from dgov.kernel.errors import Conflict, FieldError, ValidationFailed
 from dgov.kernel import errors
 
@@ -150,7 +150,7 @@ def f(code, text):
     raise ValidationFailed(errors=[FieldError(loc=("x",), message="Too old", params={})])
     raise DossierLocked(text)
     raise KeyError("not a msgid")
-'''
+"""
     kernel_errors = ast.parse((PACKAGE / "kernel" / "errors.py").read_text())
     tree = ast.parse(source)
     names = error_class_names([kernel_errors, tree])
@@ -158,19 +158,23 @@ def f(code, text):
     assert "Unrelated" not in names
     found = {text for _line, text, _note in error_msgids(tree, names)}
     assert found == {
-        "This dossier is being processed", "Stricter title", "Dossier {code} is locked", "No such dossier",
-        "Enter a date as YYYY-MM-DD", "Too old",
+        "This dossier is being processed",
+        "Stricter title",
+        "Dossier {code} is locked",
+        "No such dossier",
+        "Enter a date as YYYY-MM-DD",
+        "Too old",
     }
 
 
 def test_extractor_keeps_babels_gettext_calls() -> None:
-    source = b'''
+    source = b"""
 from dgov.kernel.i18n import gettext as _, ngettext
 from dgov.kernel.errors import NotFound
 _("Error {status}", status=404)
 ngettext("{n} dossier", "{n} dossiers", 3)
 raise NotFound("No such dossier")
-'''
+"""
     found = {key(m[1]) for m in extract(extract_dgov_python, io.BytesIO(source))}
     assert found == {"Error {status}", ("{n} dossier", "{n} dossiers"), "No such dossier"}
 

@@ -80,8 +80,12 @@ def test_extractor_finds_nested_titles_and_skips_the_bilingual_ones() -> None:
         "allOf": [{"if": {"properties": {"kind": {"const": "x"}}}}],
     }
     assert list(schema_titles(schema)) == [
-        "Personal identification number", "Permanent residence", "Street", "Household members",
-        "Relationship to head", "Degree title",
+        "Personal identification number",
+        "Permanent residence",
+        "Street",
+        "Household members",
+        "Relationship to head",
+        "Degree title",
     ]
     text = json.dumps(schema, indent=2).encode()
     found = list(extract_registry_schema(io.BytesIO(text), {}, (), {}))

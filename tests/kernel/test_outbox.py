@@ -157,7 +157,11 @@ async def test_payload_key_and_metadata_reach_the_consumer(db: Database, frozen:
     await dispatcher(db, reg).run_once()
     (m,) = [g for g in got if g.id == msg_id]
     assert (m.topic, m.key, m.payload, m.created_at, m.attempts) == (
-        "person.registered", "079", {"pid": "079", "name": "Nguyễn Văn A"}, T0, 1,
+        "person.registered",
+        "079",
+        {"pid": "079", "name": "Nguyễn Văn A"},
+        T0,
+        1,
     )
 
 
@@ -211,8 +215,11 @@ async def test_a_consumers_side_effects_commit_with_its_receipt(db: Database, fr
         await uow.session.execute(
             insert(Effect).values(id=int(msg.payload["n"]), message_id=str(msg.id), consumer="writer")
         )
-        uow.audit(AuditEntry(actor="system:writer", action="person.indexed", object_type="message",
-                             object_id=str(msg.id)))
+        uow.audit(
+            AuditEntry(
+                actor="system:writer", action="person.indexed", object_type="message", object_id=str(msg.id)
+            )
+        )
 
     (msg_id,) = await publish(db, ("person.born", {"n": 1}))
     d = dispatcher(db, reg)
@@ -220,9 +227,15 @@ async def test_a_consumers_side_effects_commit_with_its_receipt(db: Database, fr
     assert await effect_rows(db, msg_id) == ["writer"]
     assert await receipts(db, msg_id) == ["writer"]
     async with db.uow(readonly=True) as uow:
-        audits = (await uow.session.execute(
-            select(AuditRecord.action).where(AuditRecord.object_id == str(msg_id))
-        )).scalars().all()
+        audits = (
+            (
+                await uow.session.execute(
+                    select(AuditRecord.action).where(AuditRecord.object_id == str(msg_id))
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert audits == ["person.indexed"]
 
     # Running again, or with a second dispatcher, hands nothing to anyone a second time.
@@ -240,8 +253,11 @@ async def test_a_failing_consumer_leaves_no_side_effects_and_no_receipt(
     @reg.subscribe("person.*", "half")
     async def half(uow: UnitOfWork, msg: Message) -> None:
         await uow.session.execute(insert(Effect).values(id=1, message_id=str(msg.id), consumer="half"))
-        uow.audit(AuditEntry(actor="system:half", action="person.half", object_type="message",
-                             object_id=str(msg.id)))
+        uow.audit(
+            AuditEntry(
+                actor="system:half", action="person.half", object_type="message", object_id=str(msg.id)
+            )
+        )
         await uow.flush()
         raise ValueError("downstream refused")
 

@@ -128,18 +128,31 @@ def message_row(db_url: str, msg_id: str) -> dict[str, object]:
     engine = create_engine(to_sync_url(db_url))
     try:
         with engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.locked_until,
-                    OutboxMessage.delivered_at,
-                ).where(OutboxMessage.id == mid)
-            ).mappings().one()
-            deliveries = conn.execute(
-                text("SELECT worker FROM crash_deliveries WHERE message_id = :id ORDER BY id"), {"id": msg_id}
-            ).scalars().all()
-            receipts = conn.execute(
-                select(OutboxDelivery.consumer).where(OutboxDelivery.message_id == mid)
-            ).scalars().all()
+            row = (
+                conn.execute(
+                    select(
+                        OutboxMessage.status,
+                        OutboxMessage.attempts,
+                        OutboxMessage.locked_until,
+                        OutboxMessage.delivered_at,
+                    ).where(OutboxMessage.id == mid)
+                )
+                .mappings()
+                .one()
+            )
+            deliveries = (
+                conn.execute(
+                    text("SELECT worker FROM crash_deliveries WHERE message_id = :id ORDER BY id"),
+                    {"id": msg_id},
+                )
+                .scalars()
+                .all()
+            )
+            receipts = (
+                conn.execute(select(OutboxDelivery.consumer).where(OutboxDelivery.message_id == mid))
+                .scalars()
+                .all()
+            )
             total = conn.execute(select(func.count()).select_from(OutboxMessage)).scalar_one()
     finally:
         engine.dispose()
@@ -201,8 +214,12 @@ def test_killed_while_its_consumer_holds_the_message(url: str, tmp_path: Path, p
 
 def dgov(db_url: str, tmp_path: Path, *args: str) -> str:
     env = {
-        **os.environ, "DGOV_DATABASE_URL": db_url, "DGOV_DATA_DIR": str(tmp_path / "var"),
-        "DGOV_ENV": "test", "COLUMNS": "200", "NO_COLOR": "1",
+        **os.environ,
+        "DGOV_DATABASE_URL": db_url,
+        "DGOV_DATA_DIR": str(tmp_path / "var"),
+        "DGOV_ENV": "test",
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
     }
     done = subprocess.run(
         [str(DGOV), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=WAIT, check=False

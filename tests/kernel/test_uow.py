@@ -286,7 +286,7 @@ async def test_concurrent_units_of_work_never_fork_the_chain(real_db: Database) 
     assert [r.seq for r in rows] == list(range(1, total + 1))
     # Each unit of work's records are consecutive: no interleaving inside one transaction.
     for start in range(0, total, per_worker):
-        ids = [int(r.object_id) for r in rows[start:start + per_worker]]
+        ids = [int(r.object_id) for r in rows[start : start + per_worker]]
         assert [i // 100 for i in ids] == [ids[0] // 100] * per_worker
     assert result.ok, result
     assert (result.records, result.checkpoints) == (total, total // 5)

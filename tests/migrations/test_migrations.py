@@ -171,9 +171,10 @@ def _wait_for(predicate: Callable[[], bool], what: str, proc: subprocess.Popen[s
 def test_postgresql_migrators_take_turns(fresh_pg_url: str) -> None:
     """A second `dgov migrate` (another pod, another deploy step) waits for the first, then finds head."""
     dbname = fresh_pg_url.rsplit("/", 1)[1]
-    with psycopg.connect(f"{PG_ADMIN} dbname={dbname}") as holder, psycopg.connect(
-        PG_ADMIN, autocommit=True
-    ) as watcher:
+    with (
+        psycopg.connect(f"{PG_ADMIN} dbname={dbname}") as holder,
+        psycopg.connect(PG_ADMIN, autocommit=True) as watcher,
+    ):
         holder.execute("SELECT pg_advisory_xact_lock(%s)", (migrate.MIGRATION_LOCK_KEY,))
         proc = _upgrade_in_a_process(fresh_pg_url)
         try:

@@ -416,9 +416,7 @@ async def publish(uow: UnitOfWork, step: Step) -> dict[str, Any]:
             if v
         },
         "_status": ["approved", "result_issued"],
-        "_results": [
-            {"kind": "document", "title": "Trích lục khai sinh", "ref": str(cert.get("code", ""))}
-        ]
+        "_results": [{"kind": "document", "title": "Trích lục khai sinh", "ref": str(cert.get("code", ""))}]
         if cert
         else [],
         "notify_people": parents,

@@ -116,7 +116,6 @@ async def _detail(
     )
 
 
-
 @router.get("/ho-so/{dossier_id}")
 async def dossier_page(request: Request, dossier_id: str) -> Response:
     return await _detail(request, parse_uuid(dossier_id))

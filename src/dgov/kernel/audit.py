@@ -104,14 +104,30 @@ async def append(
     for e in entries:
         seq += 1
         h = record_hash(
-            seq=seq, ts=ts, prev_hash=prev, actor=e.actor, on_behalf_of=e.on_behalf_of, action=e.action,
-            object_type=e.object_type, object_id=e.object_id, legal_basis=e.legal_basis, details=e.details,
+            seq=seq,
+            ts=ts,
+            prev_hash=prev,
+            actor=e.actor,
+            on_behalf_of=e.on_behalf_of,
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            legal_basis=e.legal_basis,
+            details=e.details,
         )
         rows.append(
             {
-                "seq": seq, "ts": ts, "actor": e.actor, "on_behalf_of": e.on_behalf_of, "action": e.action,
-                "object_type": e.object_type, "object_id": e.object_id, "legal_basis": e.legal_basis,
-                "details": e.details, "prev_hash": prev, "hash": h,
+                "seq": seq,
+                "ts": ts,
+                "actor": e.actor,
+                "on_behalf_of": e.on_behalf_of,
+                "action": e.action,
+                "object_type": e.object_type,
+                "object_id": e.object_id,
+                "legal_basis": e.legal_basis,
+                "details": e.details,
+                "prev_hash": prev,
+                "hash": h,
             }
         )
         prev = h
@@ -126,7 +142,11 @@ async def append(
 
 def _signed_checkpoint(key: NodeKey, node: str, seq: int, hash_: str, ts: datetime) -> dict[str, Any]:
     return {
-        "seq": seq, "hash": hash_, "ts": ts, "node": node, "key_id": key.key_id,
+        "seq": seq,
+        "hash": hash_,
+        "ts": ts,
+        "node": node,
+        "key_id": key.key_id,
         "signature": key.sign(checkpoint_message(seq=seq, hash_=hash_, ts=ts, node=node)),
     }
 
@@ -174,8 +194,10 @@ async def _fetch_batch(conn: AsyncConnection, after: int, batch: int) -> list[An
     # Some row of this batch no longer decodes (bad JSON, an unparseable time): read them one by one so
     # that verification names it instead of crashing.
     seqs = (
-        await conn.execute(select(t.c.seq).where(t.c.seq > after).order_by(t.c.seq).limit(batch))
-    ).scalars().all()
+        (await conn.execute(select(t.c.seq).where(t.c.seq > after).order_by(t.c.seq).limit(batch)))
+        .scalars()
+        .all()
+    )
     rows: list[Any] = []
     for s in seqs:
         try:
@@ -199,8 +221,15 @@ async def _stream_records(conn: AsyncConnection, batch: int = 5000) -> AsyncIter
 def _stored_hash(r: Any) -> str | None:
     try:
         return record_hash(
-            seq=r.seq, ts=r.ts, prev_hash=r.prev_hash, actor=r.actor, on_behalf_of=r.on_behalf_of,
-            action=r.action, object_type=r.object_type, object_id=r.object_id, legal_basis=r.legal_basis,
+            seq=r.seq,
+            ts=r.ts,
+            prev_hash=r.prev_hash,
+            actor=r.actor,
+            on_behalf_of=r.on_behalf_of,
+            action=r.action,
+            object_type=r.object_type,
+            object_id=r.object_id,
+            legal_basis=r.legal_basis,
             details=r.details,
         )
     except (TypeError, ValueError):  # e.g. a float written into details by hand: append never stores one
@@ -274,18 +303,27 @@ async def _verify(conn: AsyncConnection, key: NodeKey | None) -> VerifyResult:
             # if that link holds, r-1 is the one rewritten.
             succ = _successor_hash(nxt, head, r.seq)
             if succ is not None and succ != h:
-                return bad(r.seq, f"record {r.seq} was changed and its hash recomputed "
-                                  f"(it no longer links to record {r.seq - 1} nor to what follows it)")
-            return bad(r.seq - 1, f"record {r.seq - 1} was changed and its hash recomputed "
-                                  f"(record {r.seq} holds a different hash for it)")
+                return bad(
+                    r.seq,
+                    f"record {r.seq} was changed and its hash recomputed "
+                    f"(it no longer links to record {r.seq - 1} nor to what follows it)",
+                )
+            return bad(
+                r.seq - 1,
+                f"record {r.seq - 1} was changed and its hash recomputed "
+                f"(record {r.seq} holds a different hash for it)",
+            )
         cp = checkpoints.get(r.seq)
         if cp is not None:
             problem = _checkpoint_problem(cp, key)
             if problem is not None:
                 return bad(r.seq, problem)
             if cp.hash != h:
-                return bad(vouched + 1, f"records {vouched + 1}–{r.seq} were rewritten: the chain's hash at "
-                                        f"record {r.seq} is not the one signed in checkpoint {r.seq}")
+                return bad(
+                    vouched + 1,
+                    f"records {vouched + 1}–{r.seq} were rewritten: the chain's hash at "
+                    f"record {r.seq} is not the one signed in checkpoint {r.seq}",
+                )
             vouched = r.seq
         prev, expected = h, expected + 1
         r = nxt
@@ -293,20 +331,31 @@ async def _verify(conn: AsyncConnection, key: NodeKey | None) -> VerifyResult:
     if head is None:
         return bad(count + 1, "the head row of the chain is missing")
     if head.seq > count:
-        return bad(count + 1, f"records {count + 1}–{head.seq} are missing: the chain ends at record {count} "
-                              f"but its head says {head.seq}")
+        return bad(
+            count + 1,
+            f"records {count + 1}–{head.seq} are missing: the chain ends at record {count} "
+            f"but its head says {head.seq}",
+        )
     if head.seq < count:
-        return bad(head.seq + 1, f"records {head.seq + 1}–{count} were added outside the chain "
-                                 f"(its head says {head.seq})")
+        return bad(
+            head.seq + 1,
+            f"records {head.seq + 1}–{count} were added outside the chain (its head says {head.seq})",
+        )
     if head.hash != prev:
-        return bad(max(count, 1), f"record {count} was changed and its hash recomputed "
-                                  f"(the chain's head holds a different hash for it)")
+        return bad(
+            max(count, 1),
+            f"record {count} was changed and its hash recomputed "
+            f"(the chain's head holds a different hash for it)",
+        )
     for cp in checkpoints.values():
         if cp.seq <= count:
             continue
         problem = _checkpoint_problem(cp, key)
         if problem is not None:
             return bad(cp.seq, problem)
-        return bad(count + 1, f"records {count + 1}–{cp.seq} were deleted: checkpoint {cp.seq} was signed "
-                              f"over them but the chain ends at record {count}")
+        return bad(
+            count + 1,
+            f"records {count + 1}–{cp.seq} were deleted: checkpoint {cp.seq} was signed "
+            f"over them but the chain ends at record {count}",
+        )
     return VerifyResult(True, count, len(checkpoints))

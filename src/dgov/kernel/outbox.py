@@ -221,7 +221,9 @@ class Dispatcher:
             log.error("outbox message parked as dead", extra={"message_id": str(msg.id), "topic": msg.topic})
         else:
             values = {
-                "available_at": now + backoff(msg.attempts), "last_error": error[:2000], "locked_until": None,
+                "available_at": now + backoff(msg.attempts),
+                "last_error": error[:2000],
+                "locked_until": None,
             }
         async with self.db.uow() as uow:
             result = await uow.session.execute(

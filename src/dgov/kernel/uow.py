@@ -98,8 +98,14 @@ class UnitOfWork:
         self._events.append(
             {
                 # A copy: the caller changing its dict before commit must not change what is published.
-                "id": msg_id, "topic": topic, "key": key, "payload": dict(payload), "created_at": now,
-                "status": "pending", "available_at": now, "attempts": 0,
+                "id": msg_id,
+                "topic": topic,
+                "key": key,
+                "payload": dict(payload),
+                "created_at": now,
+                "status": "pending",
+                "available_at": now,
+                "attempts": 0,
             }
         )
         return msg_id

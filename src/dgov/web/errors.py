@@ -91,7 +91,9 @@ def problem(
             body["errors"] = errors
         return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
     response = render(
-        request, "error.html", {"status": status, "title": title, "detail": detail, "errors": errors or []},
+        request,
+        "error.html",
+        {"status": status, "title": title, "detail": detail, "errors": errors or []},
         status=status,
     )
     if headers:
@@ -107,7 +109,11 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     detail = _(exc.detail, **exc.params) if exc.detail else None
     return problem(
-        request, status=exc.status, title=_(exc.title), detail=detail, code=exc.code,
+        request,
+        status=exc.status,
+        title=_(exc.title),
+        detail=detail,
+        code=exc.code,
         errors=_field_errors(exc.errors) or None,
     )
 
@@ -119,7 +125,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if detail and detail in {"Not Found", "Method Not Allowed"}:
         detail = None
     return problem(
-        request, status=exc.status_code, title=title, detail=detail, code=HTTP_CODES.get(exc.status_code),
+        request,
+        status=exc.status_code,
+        title=title,
+        detail=detail,
+        code=HTTP_CODES.get(exc.status_code),
         headers=exc.headers,
     )
 
@@ -151,9 +161,7 @@ def _pydantic_msgid(error: Any) -> str:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    response = problem(
-        request, status=500, code=HTTP_CODES[500], title=_("Something went wrong on our side")
-    )
+    response = problem(request, status=500, code=HTTP_CODES[500], title=_("Something went wrong on our side"))
     # ServerErrorMiddleware sits outside our middleware, so the security headers are set here too.
     https = bool(request.app.state.settings.https) or request.url.scheme == "https"
     set_security_headers(response.headers, https=https)
@@ -166,7 +174,10 @@ async def csrf_failed(scope: Scope, send: Send, reason: Any) -> None:
     why = getattr(reason, "name", str(reason))
     log.warning("csrf rejected", extra={"method": scope["method"], "path": scope["path"], "reason": why})
     response = problem(
-        request, status=403, code="csrf-failed", title=_("Your form has expired"),
+        request,
+        status=403,
+        code="csrf-failed",
+        title=_("Your form has expired"),
         detail=_("Please go back, reload the page and submit the form again."),
     )
     await response(scope, _no_receive, send)

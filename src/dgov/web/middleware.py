@@ -67,9 +67,11 @@ class LocaleMiddleware:
         cookie = SimpleCookie(headers.get("cookie", ""))
         chosen = cookie[LANG_COOKIE].value if LANG_COOKIE in cookie else None
         if chosen not in i18n.SUPPORTED:
-            chosen = i18n.negotiate(headers.get("accept-language"), self.default) if is_api_path(
-                scope["path"]
-            ) else self.default
+            chosen = (
+                i18n.negotiate(headers.get("accept-language"), self.default)
+                if is_api_path(scope["path"])
+                else self.default
+            )
         token = i18n.current_locale.set(chosen)
         scope.setdefault("state", {})["locale"] = chosen
         try:
@@ -111,7 +113,9 @@ class SecurityHeadersMiddleware:
 
 REQUESTS = Counter("dgov_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
-    "dgov_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "dgov_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
@@ -154,8 +158,11 @@ class ObservabilityMiddleware:
             log.info(
                 "request",
                 extra={
-                    "method": scope["method"], "path": scope["path"], "status": status,
-                    "ms": round(elapsed * 1000, 2), "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
                 },
             )
 

@@ -38,7 +38,11 @@ async def switch_language(code: str, request: Request, next: str | None = None) 
     response = RedirectResponse(_safe_next(next), status_code=303)
     if code in i18n.SUPPORTED:
         response.set_cookie(
-            LANG_COOKIE, code, max_age=365 * 24 * 3600, httponly=True, samesite="lax",
+            LANG_COOKIE,
+            code,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
             secure=request.app.state.settings.https,
         )
     return response

@@ -58,9 +58,7 @@ async def _params(request: StarletteRequest, source: str) -> dict[str, list[str]
     return multi
 
 
-def _oauth_request(
-    request: StarletteRequest, ctx: IdentityContext, params: dict[str, list[str]]
-) -> Request:
+def _oauth_request(request: StarletteRequest, ctx: IdentityContext, params: dict[str, list[str]]) -> Request:
     query = f"?{request.url.query}" if request.url.query else ""
     return Request(request.method, f"{ctx.issuer}{request.url.path}{query}", request.headers, params)
 
@@ -212,8 +210,12 @@ async def logout_endpoint(request: StarletteRequest) -> Response:
         except OAuth2Error as error:
             # A hint we did not issue (or cannot read): never redirect, but still offer to log out.
             server.audit_failure(oreq, error)
-            oreq = Request(oreq.method, oreq.uri, oreq.headers, {k: v for k, v in params.items() if k in
-                                                                  ("state", "ui_locales")})
+            oreq = Request(
+                oreq.method,
+                oreq.uri,
+                oreq.headers,
+                {k: v for k, v in params.items() if k in ("state", "ui_locales")},
+            )
             s.request = oreq
             req = server.validate_endpoint_request("end_session", oreq)
         claims = req.id_token_claims
