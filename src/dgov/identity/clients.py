@@ -225,3 +225,10 @@ async def new_client_secret(ctx: IdentityContext, actor: Principal, client_id: s
         )
         await uow.commit()
     return secret
+
+
+async def registered_scopes(ctx: IdentityContext) -> set[str]:
+    """Every scope an active client may be granted (public metadata: the discovery document lists it)."""
+    async with ctx.db.uow(readonly=True) as uow:
+        rows = await uow.session.scalars(select(OAuthClient.scopes).where(OAuthClient.disabled_at.is_(None)))
+        return {scope for row in rows for scope in (row or "").split()}

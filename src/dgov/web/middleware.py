@@ -36,6 +36,7 @@ API_PREFIXES = (
     "/oauth/token",
     "/oauth/revoke",
     "/oauth/introspect",
+    "/oauth/userinfo",
 )
 
 CSP = (
@@ -43,6 +44,11 @@ CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 
+
+# Pages a relying party's own form may POST to (OIDC RP-Initiated Logout §2): no CSRF token of ours can
+# be in that form. The handler never acts on such a POST without the person's confirmation, which goes to
+# a CSRF-protected path.
+CSRF_EXEMPT_PAGES = frozenset({"/oauth/logout"})
 
 # Read by probes and scrapers, never by a person: they get JSON errors and no CSRF check (GET only anyway).
 MACHINE_PATHS = frozenset({"/openapi.json", "/healthz", "/readyz", "/metrics"})
@@ -202,7 +208,7 @@ class CSRFMiddleware:
             app,
             signing_secret=secret,
             always_protect=_ProtectUnlessApi(),
-            skip_if_scope=lambda scope: is_api_path(scope["path"]),
+            skip_if_scope=lambda scope: is_api_path(scope["path"]) or scope["path"] in CSRF_EXEMPT_PAGES,
             cookie_secure=https,
             cookie_samesite="Lax",
             send_csrf_failed=on_failure,

@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from dgov.identity.clients import registered_scopes
 from dgov.identity.context import IdentityContext
 from dgov.identity.deps import clear_session_cookie, client_ip, current_login, identity_context
 from dgov.identity.oidc import keys
@@ -33,6 +34,7 @@ router = APIRouter(include_in_schema=False)
 add_template_package("dgov.identity")
 
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
+REALM = "dgov"
 
 
 def oidc_server(request: StarletteRequest) -> OIDCServer:
@@ -78,7 +80,8 @@ def _insecure(request: StarletteRequest) -> Response:
 
 @router.get("/.well-known/openid-configuration")
 async def openid_configuration(request: StarletteRequest) -> Response:
-    return JSONResponse(discovery(identity_context(request).issuer), headers=PUBLIC_CACHE)
+    ctx = identity_context(request)
+    return JSONResponse(discovery(ctx.issuer, await registered_scopes(ctx)), headers=PUBLIC_CACHE)
 
 
 @router.get("/oauth/jwks")
@@ -180,9 +183,31 @@ async def revoke_endpoint(request: StarletteRequest) -> Response:
     return await _endpoint(request, "revocation", "form")
 
 
-@router.get("/oauth/userinfo")
+@router.api_route("/oauth/userinfo", methods=["GET", "POST"])
 async def userinfo_endpoint(request: StarletteRequest) -> Response:
-    return await _endpoint(request, "userinfo", "query")
+    """OIDC Core §5.3.1: the client MUST be able to use GET or POST (the token in the header)."""
+    response = await _endpoint(request, "userinfo", "form" if request.method == "POST" else "query")
+    return bearer_challenge(response)
+
+
+def bearer_challenge(response: Response) -> Response:
+    """RFC 6750 §3: a request without any token gets a challenge with no error code (Authlib names the
+    unregistered `missing_authorization`), and every challenge names the realm."""
+    challenge = response.headers.get("www-authenticate")
+    if challenge is None:
+        if response.status_code == 403:  # Authlib sends insufficient_scope without its challenge
+            response.headers["WWW-Authenticate"] = (
+                f'Bearer realm="{REALM}", error="insufficient_scope", scope="openid"'
+            )
+        return response
+    if 'error="missing_authorization"' in challenge:
+        return Response(
+            status_code=401,
+            headers={"WWW-Authenticate": f'Bearer realm="{REALM}"', "Cache-Control": "no-store"},
+        )
+    if "realm=" not in challenge and challenge.startswith("Bearer"):
+        response.headers["WWW-Authenticate"] = challenge.replace("Bearer", f'Bearer realm="{REALM}",', 1)
+    return response
 
 
 # --- RP-initiated logout ----------------------------------------------------------------------------
@@ -190,13 +215,23 @@ async def userinfo_endpoint(request: StarletteRequest) -> Response:
 
 @router.api_route("/oauth/logout", methods=["GET", "POST"])
 async def logout_endpoint(request: StarletteRequest) -> Response:
+    """RP-Initiated Logout §2: the relying party sends the person here with GET or POST (a form on the
+    RP's own site, so no CSRF token of ours: the path is exempt, and a POST here never counts as the
+    person's own confirmation — that is `/oauth/logout/confirm`, which is CSRF-protected)."""
+    source = "form" if request.method == "POST" else "query"
+    return await _logout(request, await _params(request, source), confirmed=False)
+
+
+@router.post("/oauth/logout/confirm")
+async def logout_confirm_endpoint(request: StarletteRequest) -> Response:
+    confirmed = "logout" in await request.form()
+    return await _logout(request, await _params(request, "query"), confirmed=confirmed)
+
+
+async def _logout(request: StarletteRequest, params: dict[str, list[str]], *, confirmed: bool) -> Response:
     ctx = identity_context(request)
     server = oidc_server(request)
     login = await current_login(request)
-    confirmed = False
-    if request.method == "POST":
-        confirmed = "logout" in await request.form()
-    params = await _params(request, "query")
     try:
         oreq = _oauth_request(request, ctx, params)
     except InsecureTransportError:
@@ -233,7 +268,9 @@ async def logout_endpoint(request: StarletteRequest) -> Response:
     if step == "confirm":
         query = urlencode([(k, v) for k, vs in params.items() for v in vs])
         page_response = await page(
-            request, "identity/oidc_logout.html", {"confirm": True, "action": f"/oauth/logout?{query}"}
+            request,
+            "identity/oidc_logout.html",
+            {"confirm": True, "action": f"/oauth/logout/confirm?{query}"},
         )
         page_response.headers["Cache-Control"] = "no-store"
         return page_response

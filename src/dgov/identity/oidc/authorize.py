@@ -17,7 +17,12 @@ from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from authlib.oauth2.rfc6749.util import scope_to_list
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from sqlalchemy import select
 from starlette.responses import Response
 
@@ -159,6 +164,12 @@ def authorize(server: OIDCServer, request: Request, decision: str | None) -> Out
         error.redirect_uri, error.state = redirect_uri, state
         return Outcome(response=server.handle_error_response(request, error))
 
+    # OIDC Core §6: a provider that does not support request objects MUST refuse them, not ignore them
+    # (ignoring would silently drop what they carry, e.g. max_age or acr_values).
+    if "request" in data:
+        return refuse(RequestNotSupportedError(), "request_object_not_supported")
+    if "request_uri" in data:
+        return refuse(RequestURINotSupportedError(), "request_uri_not_supported")
     level_needed = 2 if LEVEL2 in (data.get("acr_values") or "").split() else 1
     if login is None:
         return Outcome(login_url=_login_url(request, level=level_needed))  # prompt=none: Authlib refused

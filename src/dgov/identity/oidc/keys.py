@@ -146,13 +146,20 @@ async def rotate_signing_key(ctx: IdentityContext, actor: Principal, alg: str = 
 
 
 async def published_jwks(ctx: IdentityContext) -> dict[str, Any]:
-    """The JWKS document; creates the default key first if there is none yet (a fresh node)."""
+    """The JWKS document. A key for every algorithm a client may choose is created here, before its
+    first use: a relying party that fetched (and cached) the JWKS must find the key of its first token."""
     now = clock.now()
     async with ctx.db.uow(readonly=True) as uow:
         doc = await uow.session.run_sync(lambda s: jwks(s, now))
-    if any(k.get("alg") == DEFAULT_ALG for k in doc["keys"]):
+    if {k.get("alg") for k in doc["keys"]} >= set(ALGORITHMS):
         return doc
+
+    def ensure_all(s: Session) -> dict[str, Any]:
+        for alg in ALGORITHMS:
+            signing_key(s, ctx, alg, now)
+        return jwks(s, now)
+
     async with ctx.db.uow() as uow:
-        doc = await uow.session.run_sync(lambda s: (signing_key(s, ctx, DEFAULT_ALG, now), jwks(s, now))[1])
+        doc = await uow.session.run_sync(ensure_all)
         await uow.commit()
     return doc

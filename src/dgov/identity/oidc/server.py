@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from authlib.common.encoding import json_dumps
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request, ResourceProtector
-from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -100,6 +100,14 @@ class OIDCServer(AuthorizationServer):  # type: ignore[misc]
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         grants.save_token(token, request)
+
+    def create_token_response(self, request: Any = None) -> Response:
+        """RFC 6749 §5.2: a token request without `grant_type` is malformed (`invalid_request`);
+        `unsupported_grant_type` is for a grant type the server does not know."""
+        if not request.payload.data.get("grant_type"):
+            return self.handle_error_response(request, InvalidRequestError("grant_type is required"))
+        response: Response = super().create_token_response(request)
+        return response
 
     # --- framework adapter ------------------------------------------------------------------------
 
@@ -206,6 +214,12 @@ class UserInfoEndpointImpl(UserInfoEndpoint):  # type: ignore[misc]
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post", "none"]
 
+    def check_params(self, request: Any, client: Any) -> None:
+        """RFC 7009 §2.1: the hint only speeds the search; a server that cannot use it searches every
+        token type. An unknown hint is therefore ignored, never an error (we search both anyway)."""
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
     def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
         s = current()
         h = digest(token_string)
@@ -266,7 +280,9 @@ class EndSession(EndSessionEndpoint):  # type: ignore[misc]
         )
 
 
-def discovery(issuer: str) -> dict[str, Any]:
+def discovery(issuer: str, client_scopes: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The provider's metadata. `client_scopes`: what registered clients may be granted besides the
+    person's scopes (e.g. `registry.population.read` for an agency system), so the list is complete."""
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth/authorize",
@@ -275,7 +291,7 @@ def discovery(issuer: str) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/oauth/jwks",
         "end_session_endpoint": f"{issuer}/oauth/logout",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "scopes_supported": list(SCOPE_CLAIMS),
+        "scopes_supported": [*SCOPE_CLAIMS, *sorted(set(client_scopes) - set(SCOPE_CLAIMS))],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
