@@ -34,7 +34,8 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
 
 @pytest.fixture
 async def lenient_client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    """Returns the 500 response instead of re-raising what the app re-raises after sending it."""
+    """Would return a 500 response even if the app re-raised after sending it (it no longer does:
+    tests/web/test_resilience.py checks that with the strict client and a real server)."""
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c

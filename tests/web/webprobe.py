@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form
+from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -66,3 +67,14 @@ async def form_submit(name: Annotated[str, Form()]) -> dict[str, str]:
 @probe.post("/api/_probe/echo")
 async def api_echo(payload: Annotated[dict[str, Any], Body()]) -> dict[str, object]:
     return {"received": payload}
+
+
+@probe.post("/api/_probe/write")
+async def api_write(request: Request) -> dict[str, str]:
+    """A real, durable write that changes nothing (as /readyz does): fails for real on a read-only or
+    full database."""
+    runtime = request.app.state.runtime
+    async with runtime.db.uow() as uow:
+        await uow.session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        await uow.commit()
+    return {"status": "written"}

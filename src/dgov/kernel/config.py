@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     metrics_multiproc_dir: Path | None = None
     # Largest file a person may upload or have verified (documents domain).
     documents_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Largest request body the server reads: JSON and plain forms, and multipart forms (which carry
+    # uploads: room for four files at the documents limit). Bigger ones get 413 before being read.
+    request_max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    request_max_multipart_bytes: int = Field(default=41 * 1024 * 1024, ge=1024)
+    # A request body must arrive within this many seconds (a stalled client holds memory): then 408.
+    request_body_timeout_seconds: float = Field(default=30, gt=0)
 
     @field_validator("data_dir", "assets_dir")
     @classmethod

@@ -14,6 +14,7 @@ from dgov.domains import domain_modules
 from dgov.kernel.config import Settings, get_settings
 from dgov.kernel.keys import ensure_secret
 from dgov.web import errors, ops, pages
+from dgov.web.limits import RequestLimitsMiddleware
 from dgov.web.middleware import (
     CSRFMiddleware,
     LocaleMiddleware,
@@ -62,8 +63,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         settings.secret_key.get_secret_value() if settings.secret_key else ensure_secret(settings.keys_dir)
     )
     # Added innermost first: observability must sit inside CSRF (see CSRFMiddleware).
+    app.add_middleware(errors.UnhandledErrorMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(CSRFMiddleware, secret=secret, https=settings.https, on_failure=errors.csrf_failed)
+    # Outside CSRF (which reads form bodies) so an oversized body is refused before anyone reads it.
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body=settings.request_max_body_bytes,
+        max_multipart=settings.request_max_multipart_bytes,
+        body_timeout=settings.request_body_timeout_seconds,
+        respond=errors.limit_problem,
+    )
     app.add_middleware(LocaleMiddleware, default=settings.default_locale)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
     return app

@@ -12,10 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dgov.kernel.errors import DomainError, FieldError
 from dgov.kernel.i18n import gettext as _
@@ -26,6 +27,22 @@ log = logging.getLogger("dgov.errors")
 
 PROBLEM = "application/problem+json"
 
+# PostgreSQL SQLSTATEs that mean "not now": read-only (a standby, or set so by an operator), disk full,
+# out of memory, too many connections, shutting down, cannot connect now. Class 08 (connection) too.
+_UNAVAILABLE_SQLSTATES = frozenset({"25006", "53100", "53200", "53300", "57P01", "57P02", "57P03"})
+
+
+def database_unavailable_error(exc: BaseException) -> bool:
+    """A database error that means "not now" rather than "this request is wrong": the disk is full, the
+    file or server is read-only, the server went away or is restarting, the pool could not connect."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        return True
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    return sqlstate in _UNAVAILABLE_SQLSTATES or sqlstate.startswith("08")
+
+
 # Titles for plain HTTP statuses (msgids; translated at response time).
 HTTP_TITLES = {
     400: "The request cannot be processed",
@@ -33,6 +50,7 @@ HTTP_TITLES = {
     403: "You are not allowed to do this",
     404: "Not found",
     405: "This method is not allowed here",
+    408: "The request took too long to arrive",
     409: "The request conflicts with the current state",
     413: "The upload is too large",
     415: "This type of content is not accepted",
@@ -49,6 +67,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    408: "request-timeout",
     409: "conflict",
     413: "too-large",
     415: "unsupported-media-type",
@@ -168,6 +187,80 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+# How long a client should wait before retrying after the database failed (a restart, a failover, an
+# operator freeing disk space): long enough not to hammer it, short enough for people.
+RETRY_AFTER_SECONDS = 5
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    if database_unavailable_error(exc):
+        return await database_unavailable(request, exc)
+    log.exception("database error", exc_info=exc)
+    return problem(request, status=500, code=HTTP_CODES[500], title=_("Something went wrong on our side"))
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database refused to work (disk full, read-only, connection lost, server restarting): 503
+    with Retry-After, so a client knows nothing happened and may try again — not a 500 that leaves it
+    guessing. Handled by Starlette's ExceptionMiddleware, so the connection stays open (a handler for
+    `Exception` runs in ServerErrorMiddleware, which re-raises and makes uvicorn drop the connection)."""
+    log.error("database unavailable", extra={"error": type(exc).__name__, "path": request.url.path})
+    return problem(
+        request,
+        status=503,
+        code="database-unavailable",
+        title=_("The service is temporarily unavailable"),
+        detail=_(
+            "The database cannot take requests right now. Nothing was changed; please try again shortly."
+        ),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def limit_problem(request: Request, status: int, title: str, detail: str) -> Response:
+    return problem(
+        request, status=status, code=HTTP_CODES.get(status, "request-too-large"), title=title, detail=detail
+    )
+
+
+class UnhandledErrorMiddleware:
+    """The last net for an error no handler knew: a 500 problem, and the connection kept usable.
+
+    Starlette hands an unknown exception to ServerErrorMiddleware, which answers and then re-raises it
+    to the server; uvicorn then closes the keep-alive connection, so a client's next request fails with
+    no answer and a POST's outcome is unknowable. Answering here, inside the app, ends the matter."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # the app's outermost boundary: every error becomes an answer
+            if started:
+                raise  # half a response is out: only closing the connection tells the client
+            request = Request(scope)
+            if isinstance(exc, DBAPIError):
+                response = await database_error(request, exc)
+            else:
+                log.exception("unhandled error", exc_info=exc)
+                response = problem(
+                    request, status=500, code=HTTP_CODES[500], title=_("Something went wrong on our side")
+                )
+            await response(scope, receive, send)
+
+
 async def csrf_failed(scope: Scope, send: Send, reason: Any) -> None:
     request = Request(scope)
     # The access log sits inside the CSRF check and never sees this request: record the refusal here.
@@ -191,4 +284,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(DBAPIError, database_error)
+    # Kept for errors raised outside UnhandledErrorMiddleware (in the outer middleware themselves).
     app.add_exception_handler(Exception, server_error)

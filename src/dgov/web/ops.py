@@ -51,6 +51,14 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             "The database schema is at {current}, not at {head}; run `dgov migrate`",
             params={"current": current or "none", "head": head or "none"},
         )
+    try:
+        # Reachable is not enough: a full disk or a read-only file still answers SELECT. Rewrite one row
+        # with its own value and commit — a real, durable write that changes nothing.
+        async with runtime.db.uow() as uow:
+            await uow.session.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            await uow.commit()
+    except Exception as exc:
+        raise ServiceUnavailable("The database cannot save changes (disk full or read-only?)") from exc
     return JSONResponse({"status": "ready", "database": "ok", "migrations": current})
 
 
