@@ -18,6 +18,7 @@ from starlette.requests import Request
 from dgov.identity import Principal, bearer_access, can, current_login
 from dgov.kernel.errors import FieldError, NotFound, ValidationFailed
 from dgov.kernel.i18n import gettext as _
+from dgov.kernel.text import storable, text_errors
 from dgov.registries.api_models import RecordQuery
 from dgov.registries.definitions import Registry
 from dgov.registries.definitions import registry as definition
@@ -163,7 +164,12 @@ class ChangeHeaders:
 def as_utc(at: datetime | None) -> datetime | None:
     if at is None:
         return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    try:
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC (and 9999-12-31T23:00-01:00 after)
+        raise ValidationFailed(
+            errors=[FieldError(("query", "as_of"), "Enter a date and time between the years 1 and 9999")]
+        ) from None
 
 
 def field_list(values: list[str] | None) -> list[str] | None:
@@ -172,6 +178,13 @@ def field_list(values: list[str] | None) -> list[str] | None:
 
 
 def key_of(reg: Registry, query: RecordQuery | None, data: dict[str, Any] | None = None) -> str:
+    key = _key_of(reg, query, data)
+    if not storable(key):
+        raise ValidationFailed(errors=text_errors(key, ("query", "key")))
+    return key
+
+
+def _key_of(reg: Registry, query: RecordQuery | None, data: dict[str, Any] | None = None) -> str:
     if query is not None and query.key:
         return query.key
     if query is not None and query.content and query.content.get(reg.key_field):

@@ -20,6 +20,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from dgov.identity import IdNumberError, validate_id_number
 from dgov.kernel.errors import FieldError, NotFound
+from dgov.kernel.text import text_errors
 
 INDEX_FIELDS = ("name", "birth_date", "province", "commune")
 
@@ -59,6 +60,9 @@ class Registry:
 
     def errors(self, data: Any) -> list[FieldError]:
         """Every problem with `data`, field by field (msgids; translated where shown)."""
+        unstorable = text_errors(data)
+        if unstorable:  # checked first: the schema's messages would quote the bad text back
+            return unstorable
         try:
             self._fast(data)
         except fastjsonschema.JsonSchemaException:
