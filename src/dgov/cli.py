@@ -171,8 +171,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_config=uvicorn_log_config(settings.log_level, json_lines=settings.log_json),
-        proxy_headers=True,
         server_header=False,
+        **settings.proxy_options(),
     )
 
 

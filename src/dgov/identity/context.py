@@ -32,9 +32,13 @@ class Policy:
     free_failures: int = 4
     lock_after: int = 9
     lock_for: timedelta = timedelta(minutes=15)
-    # Address throttling across accounts.
+    # Address throttling across accounts (see `login`): past ip_max_failures failures in the window an
+    # address's wrong passwords are answered "too many attempts", but a right one still logs in, so that
+    # strangers failing behind the same NAT or office proxy cannot lock a person out; only past the
+    # generous ip_block_failures is the address refused outright (bounding password spraying).
     ip_window: timedelta = timedelta(minutes=15)
     ip_max_failures: int = 30
+    ip_block_failures: int = 300
 
 
 @dataclass

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     https: bool = False
+    # The developer's mailbox (/dev/messages) shows activation and reset codes: off unless asked for
+    # explicitly, and even then only to a logged-in operator. Never served when env is prod.
+    dev_mailbox: bool = False
+    # Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated,
+    # as uvicorn takes them). Empty: none, so no client can choose the address that rate limits key on.
+    forwarded_allow_ips: str = ""
     # The information mediator: this node's X-Road-style instance, and the directory (central) node
     # an agency node fetches members, keys and rights from (empty: this node is its own directory).
     exchange_instance: str = "VN"
@@ -64,6 +70,14 @@ class Settings(BaseSettings):
     @property
     def issuer(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def proxy_options(self) -> dict[str, bool | str | None]:
+        """uvicorn's forwarded-header options. Forwarded headers are believed only from the proxies named
+        in DGOV_FORWARDED_ALLOW_IPS: uvicorn's own default trusts 127.0.0.1, so with no proxy (or a
+        same-host one that passes the header on) any client could pick the address that the per-address
+        limits and the audit record key on."""
+        trusted = self.forwarded_allow_ips.strip()
+        return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
     @property
     def keys_dir(self) -> Path:
