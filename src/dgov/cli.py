@@ -172,7 +172,8 @@ def serve(
         workers=workers,
         log_config=uvicorn_log_config(settings.log_level, json_lines=settings.log_json),
         server_header=False,
-        **settings.proxy_options(),
+        proxy_headers=settings.trusted_proxies is not None,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 

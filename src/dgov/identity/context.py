@@ -11,15 +11,41 @@ from dgov.kernel.crypto import SecretBox
 from dgov.kernel.uow import Database
 
 
+@dataclass(frozen=True)
+class PersonOnFile:
+    """What the population registry holds to reach a person: the only places an activation code goes."""
+
+    phone: str | None = None
+    email: str | None = None
+
+
 class PersonVerifier(Protocol):
     """Checks a new citizen account against the population registry (wired by the registries domain)."""
 
     async def verify(self, *, id_number: str, full_name: str, birth_date: object, sex: str) -> bool: ...
 
+    async def on_file(
+        self, *, id_number: str, full_name: str, birth_date: object, sex: str
+    ) -> PersonOnFile | None:
+        """The person's contacts on file when the details match a living person's record, else None."""
+        ...
 
+
+@dataclass
 class AcceptAll:
+    """A node without the population registry (and identity's own tests): everyone matches, and the
+    contacts on file are the ones given here (none by default: activation in person only)."""
+
+    phone: str | None = None
+    email: str | None = None
+
     async def verify(self, *, id_number: str, full_name: str, birth_date: object, sex: str) -> bool:
         return True
+
+    async def on_file(
+        self, *, id_number: str, full_name: str, birth_date: object, sex: str
+    ) -> PersonOnFile | None:
+        return PersonOnFile(phone=self.phone, email=self.email)
 
 
 @dataclass

@@ -71,13 +71,12 @@ class Settings(BaseSettings):
     def issuer(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
-    def proxy_options(self) -> dict[str, bool | str | None]:
-        """uvicorn's forwarded-header options. Forwarded headers are believed only from the proxies named
-        in DGOV_FORWARDED_ALLOW_IPS: uvicorn's own default trusts 127.0.0.1, so with no proxy (or a
-        same-host one that passes the header on) any client could pick the address that the per-address
-        limits and the audit record key on."""
-        trusted = self.forwarded_allow_ips.strip()
-        return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
+    @property
+    def trusted_proxies(self) -> str | None:
+        """uvicorn's `forwarded_allow_ips`, None when no proxy is trusted (and `proxy_headers` is off).
+        uvicorn's own default trusts 127.0.0.1, so with no proxy (or a same-host one that passes the
+        header on) any client could pick the address that per-address limits and audit records key on."""
+        return self.forwarded_allow_ips.strip() or None
 
     @property
     def keys_dir(self) -> Path:
