@@ -29,7 +29,8 @@ async def messages(request: Request) -> Response:
     from dgov.identity import current_login, is_operator
 
     rt = get_runtime(request)
-    if rt.settings.env == "prod" or not rt.settings.dev_mailbox:
+    settings = request.app.state.settings
+    if settings.env == "prod" or not settings.dev_mailbox:
         raise NotFound()
     login = await current_login(request)
     if login is None:
