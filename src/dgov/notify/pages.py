@@ -34,7 +34,9 @@ async def messages(request: Request) -> Response:
         raise NotFound()
     login = await current_login(request)
     if login is None:
-        return RedirectResponse("/login?" + urlencode({"next": "/dev/messages"}), status_code=303)
+        return RedirectResponse(
+            "/login?" + urlencode({"next": "/dev/messages", "official": "1"}), status_code=303
+        )
     if not is_operator(login.principal):
         raise Forbidden()
     async with rt.db.uow(readonly=True) as uow:
