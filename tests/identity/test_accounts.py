@@ -386,7 +386,9 @@ async def test_the_right_code_activates_and_the_account_can_log_in(id_ctx: Ident
     account = await register(id_ctx)
     with pytest.raises(login_uc.LoginFailed) as before:
         await log_in(id_ctx, AN, PASSWORD)
-    assert before.value.detail == "This account is not activated yet; enter the code we sent you"
+    # The same refusal as a wrong password: a pending account exists only for details matching the
+    # registry, and saying "not activated yet" would confirm a stranger's guess.
+    assert before.value.detail == "The ID number or password is not correct"
     await activate(id_ctx, await sent_code(id_ctx, account.id, "identity.activate"))
     assert (await reload(db, account.id)).status == "active"
     assert (await log_in(id_ctx, AN, PASSWORD)).token

@@ -334,3 +334,26 @@ async def test_the_officers_page_needs_a_level_2_login(
         r = await client.get("/can-bo/ma-kich-hoat")
     assert r.status_code == 303 and r.headers["location"].startswith("/login?")
     assert "level=2" in r.headers["location"]
+
+
+async def test_logging_in_to_a_pending_registration_confirms_nothing(
+    reg_ctx: IdentityContext, db: Database
+) -> None:
+    """Whoever registered with guessed details and logs in with the password they chose learns nothing
+    about whether the guess matched: a pending account answers like a wrong password."""
+    from dgov.identity import login as login_uc
+
+    await register(reg_ctx, password="stranger-password-2026")
+    await register(reg_ctx, id_number=NAM, full_name="Sai Tên Khác", password="stranger-password-2026")
+    refusals = []
+    for number in (HOA, NAM):
+        with pytest.raises(login_uc.LoginFailed) as refused:
+            await login_uc.password_step(
+                reg_ctx,
+                identifier=number,
+                password="stranger-password-2026",
+                ip="203.0.113.5",
+                user_agent="t",
+            )
+        refusals.append(refused.value.detail)
+    assert refusals[0] == refusals[1] == "The ID number or password is not correct"

@@ -176,8 +176,9 @@ async def password_step(
             await _fail(uow, ctx, account, ip=ip, reason=reason, identifier=identifier)
             if busy is not None:
                 raise _too_many(busy)
-            if account is not None and account.status == "pending" and ok:
-                raise LoginFailed("This account is not activated yet; enter the code we sent you")
+            # A pending account answers like a wrong password: "not activated yet" would tell whoever
+            # registered with guessed card details that they guessed right (pending accounts exist only
+            # for details matching the population registry).
             raise LoginFailed("The ID number or password is not correct")
         if account.password_hash and passwords.needs_rehash(account.password_hash):
             account.password_hash = passwords.hash_password(password)
