@@ -344,7 +344,14 @@ async def test_logging_in_to_a_pending_registration_confirms_nothing(
     from dgov.identity import login as login_uc
 
     await register(reg_ctx, password="stranger-password-2026")
-    await register(reg_ctx, id_number=NAM, full_name="Sai Tên Khác", password="stranger-password-2026")
+    await register(  # a wrong guess: no account
+        reg_ctx,
+        id_number=NAM,
+        full_name="Sai Tên Khác",
+        birth_date=date(1990, 1, 1),
+        sex="M",
+        password="stranger-password-2026",
+    )
     refusals = []
     for number in (HOA, NAM):
         with pytest.raises(login_uc.LoginFailed) as refused:
