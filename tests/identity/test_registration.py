@@ -364,3 +364,15 @@ async def test_logging_in_to_a_pending_registration_confirms_nothing(
             )
         refusals.append(refused.value.detail)
     assert refusals[0] == refusals[1] == "The ID number or password is not correct"
+
+
+def test_the_demo_citizens_have_contacts_on_file() -> None:
+    """The README's people (and the browser test's Phạm Thị Mai) can register: the registry reaches them."""
+    from dgov.identity import demo as identity_demo
+    from dgov.registries import demo
+
+    people = {p["id_number"]: p for p in demo.family_records()["population"]}
+    for id_number, *_rest, phone in identity_demo.CITIZENS:
+        assert people[id_number]["phone"] == phone
+    assert people[demo.MAI]["email"] == "pham.thi.mai@example.org"
+    assert "phone" not in people[demo.KHANG]  # a child of 9
