@@ -6,6 +6,7 @@ address, and audited without personal data."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import date
 from typing import Any
@@ -376,3 +377,32 @@ def test_the_demo_citizens_have_contacts_on_file() -> None:
         assert people[id_number]["phone"] == phone
     assert people[demo.MAI]["email"] == "pham.thi.mai@example.org"
     assert "phone" not in people[demo.KHANG]  # a child of 9
+
+
+async def test_a_one_stop_officer_prints_a_code_on_the_page(
+    reg_ctx: IdentityContext,
+    runtime: Runtime,
+    settings: Settings,
+    db: Database,
+    make_official: Any,
+    id_clock: FrozenClock,
+) -> None:
+    from idkit import OFFICIAL_PASSWORD, TOTP_SEED, code_at
+
+    runtime.extras["identity"] = reg_ctx
+    await make_official("motcua.badinh", role="one_stop_officer", agency="UBND-00004", totp=TOTP_SEED)
+    async with _client(settings, runtime) as client:
+        await _post(client, "/login", {"username": "motcua.badinh", "password": OFFICIAL_PASSWORD})
+        await _post(client, "/login/second-factor", {"code": code_at(TOTP_SEED, id_clock.now()), "next": "/"})
+        form = {"id_number": NAM, "full_name": "Trần Văn Nam", "birth_date": "1990-01-01", "sex": "M"}
+        r = await _post(client, "/can-bo/ma-kich-hoat", form)
+        wrong = await _post(client, "/can-bo/ma-kich-hoat", {**form, "full_name": "Trần Văn Nem"})
+    assert r.status_code == 200
+    found = re.search(r"<strong>(\d{8})</strong>", r.text)
+    assert found is not None
+    pending = await account(db, NAM)
+    assert pending is not None
+    async with db.uow(readonly=True) as uow:
+        row = await uow.session.scalar(select(OneTimeCode).where(OneTimeCode.account_id == pending.id))
+    assert row is not None and row.code_hash == service.code_hash(found.group(1))
+    assert wrong.status_code == 422 and not re.search(r"<strong>\d{8}</strong>", wrong.text)

@@ -5,6 +5,7 @@ to flood someone."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -137,9 +138,11 @@ async def _record_attempt(uow: UnitOfWork, account: Account | None, action: str)
     await uow.commit()
 
 
-def _throttle_key(kind: str, value: str) -> str:
-    # The ID numbers people type are kept only as a keyed-less hash: the table is no list of who tried.
-    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:40]}"
+def _throttle_key(ctx: IdentityContext, kind: str, value: str) -> str:
+    # The ID numbers people type are kept only as a keyed hash (a plain one of 12 digits is reversed by
+    # trying them all): the throttle table is no list of who tried.
+    digest = hmac.new(ctx.secret.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return f"{kind}:{digest[:40]}"
 
 
 async def _take(uow: UnitOfWork, key: str, window: timedelta, limit: int) -> datetime | None:
@@ -198,7 +201,7 @@ async def register_citizen(
     password_hash = passwords.hash_password(password)
     async with ctx.db.uow() as uow:
         until = await _take(
-            uow, _throttle_key("register-id", citizen.id_number), REGISTER_WINDOW_PER_ID, REGISTER_PER_ID
+            uow, _throttle_key(ctx, "register-id", citizen.id_number), REGISTER_WINDOW_PER_ID, REGISTER_PER_ID
         )
         if until is None and ip:
             until = await _take(uow, f"register-ip:{ip}", REGISTER_WINDOW_PER_ADDRESS, REGISTER_PER_ADDRESS)
