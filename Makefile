@@ -38,9 +38,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 install: $(STAMP) assets
 assets: node_modules/.package-lock.json
 
+# The demo's codes are read at /dev/messages, which only exists when asked for (and only for operators).
 run: install
 	$(BIN)/dgov init
-	$(BIN)/dgov serve
+	DGOV_DEV_MAILBOX=$${DGOV_DEV_MAILBOX:-true} $(BIN)/dgov serve
 
 # One command refreshes the lock; `lock-check` (part of `make test`) fails when pyproject.toml and
 # uv.lock disagree.

@@ -171,8 +171,9 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_config=uvicorn_log_config(settings.log_level, json_lines=settings.log_json),
-        proxy_headers=True,
         server_header=False,
+        proxy_headers=settings.trusted_proxies is not None,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 

@@ -72,6 +72,8 @@ def _server_env(data_dir: Path) -> dict[str, str]:
         DGOV_ASSETS_DIR=str(ROOT / "node_modules"),
         DGOV_NODE_NAME="browser-test",
         DGOV_LOG_LEVEL="WARNING",
+        # As `make run` does: the identity tests read activation codes at /dev/messages (as the operator).
+        DGOV_DEV_MAILBOX="true",
         PYTHONUNBUFFERED="1",
     )
     return env

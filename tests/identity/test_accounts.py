@@ -28,7 +28,7 @@ import dgov.notify.events  # noqa: F401 - subscribes notify's consumer to `notif
 from dgov.identity import connections, passwords, service, sessions
 from dgov.identity import login as login_uc
 from dgov.identity.authz import ANONYMOUS, SYSTEM, Principal, RoleGrant
-from dgov.identity.context import IdentityContext
+from dgov.identity.context import AcceptAll, IdentityContext
 from dgov.identity.models import (
     Account,
     Consent,
@@ -47,6 +47,7 @@ from dgov.notify.models import Notification
 
 BIRTH = date(1990, 3, 15)
 AN = id_number_for(BIRTH, "M")  # 001090012345
+WRONG_ACTIVATION = "The code or the password is not correct, or the code has expired"
 OPERATOR_L2 = Principal(kind="operator", account_id=uuid.uuid4(), level=2)
 
 
@@ -62,17 +63,28 @@ async def outbox(ictx: IdentityContext, topic: str = "notify.send") -> list[Outb
         return list(rows)
 
 
-async def register(ictx: IdentityContext, **overrides: Any) -> Account:
+async def register(
+    ictx: IdentityContext, *, phone: str | None = "0912000001", email: str | None = None, **overrides: Any
+) -> Account:
+    """Self-registration of a person whose contacts on file are `phone` and `email` (the population
+    registry's part is played by AcceptAll here; tests/identity/test_registration.py uses the real one)."""
+    ictx.verifier = AcceptAll(phone=phone, email=email)
     args: dict[str, Any] = {
         "id_number": AN,
         "full_name": "Nguyễn Văn An",
         "birth_date": BIRTH,
         "sex": "M",
         "password": PASSWORD,
-        "email": None,
-        "phone": "0912000001",
     }
-    return await service.register_citizen(ictx, **(args | overrides))
+    await service.register_citizen(ictx, **(args | overrides))
+    async with ictx.db.uow(readonly=True) as uow:
+        account = await uow.session.scalar(select(Account).where(Account.id_number == args["id_number"]))
+    assert account is not None
+    return account
+
+
+async def activate(ictx: IdentityContext, code: str, password: str = PASSWORD) -> None:
+    await service.activate(ictx, id_number=AN, code=code, password=password)
 
 
 async def sent_code(ictx: IdentityContext, account_id: uuid.UUID, template: str) -> str:
@@ -310,12 +322,18 @@ async def test_the_population_registry_must_know_the_person(id_ctx: IdentityCont
         async def verify(self, **_: object) -> bool:
             return False
 
+        async def on_file(self, **_: object) -> None:
+            return None
+
     id_ctx.verifier = Nobody()
-    with pytest.raises(ValidationFailed) as info:
-        await register(id_ctx)
-    assert field_messages(info.value) == {"id_number": "No person with these details is registered"}
+    # Not refused (that would tell a stranger the details are wrong): nothing is created or sent.
+    await service.register_citizen(
+        id_ctx, id_number=AN, full_name="Nguyễn Văn An", birth_date=BIRTH, sex="M", password=PASSWORD
+    )
     assert await count(db, Account) == 0
     assert await outbox(id_ctx) == []
+    [attempt] = await audit_rows(db, "identity.registration_requested")
+    assert attempt.details == {"outcome": "no_match"} and attempt.object_id == "unknown"
 
 
 # --- registration and activation -------------------------------------------------------------------
@@ -338,7 +356,8 @@ async def test_registration_leaves_a_pending_account_and_sends_a_code_through_th
     async with db.uow(readonly=True) as uow:
         [row] = list(await uow.session.scalars(select(OneTimeCode)))
     assert row.code_hash == service.code_hash(code) and code not in row.code_hash
-    assert len(await audit_rows(db, "identity.citizen_registered", object_id=str(account.id))) == 1
+    [attempt] = await audit_rows(db, "identity.registration_requested", object_id=str(account.id))
+    assert attempt.details == {"outcome": "code_sent"}
 
 
 async def test_the_dispatcher_delivers_the_code_into_the_notify_domain(
@@ -367,10 +386,10 @@ async def test_the_right_code_activates_and_the_account_can_log_in(id_ctx: Ident
     account = await register(id_ctx)
     with pytest.raises(login_uc.LoginFailed) as before:
         await log_in(id_ctx, AN, PASSWORD)
-    assert before.value.detail == "This account is not activated yet; enter the code we sent you"
-    await service.activate(
-        id_ctx, id_number=AN, code=await sent_code(id_ctx, account.id, "identity.activate")
-    )
+    # The same refusal as a wrong password: a pending account exists only for details matching the
+    # registry, and saying "not activated yet" would confirm a stranger's guess.
+    assert before.value.detail == "The ID number or password is not correct"
+    await activate(id_ctx, await sent_code(id_ctx, account.id, "identity.activate"))
     assert (await reload(db, account.id)).status == "active"
     assert (await log_in(id_ctx, AN, PASSWORD)).token
 
@@ -381,12 +400,12 @@ async def test_a_wrong_code_counts_and_five_wrong_codes_exhaust_it(id_ctx: Ident
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for attempt in range(1, 6):
         with pytest.raises(ValidationFailed) as info:
-            await service.activate(id_ctx, id_number=AN, code=wrong)
-        assert field_messages(info.value) == {"code": "The code is not correct or has expired"}
+            await activate(id_ctx, wrong)
+        assert field_messages(info.value) == {"code": WRONG_ACTIVATION}
         async with db.uow(readonly=True) as uow:
             assert (await uow.session.scalar(select(OneTimeCode.attempts))) == attempt
     with pytest.raises(ValidationFailed):
-        await service.activate(id_ctx, id_number=AN, code=code)  # the right one, too late
+        await activate(id_ctx, code)  # the right one, too late
     assert (await reload(db, account.id)).status == "pending"
     assert len(await audit_rows(db, "identity.activation_failed", object_id=str(account.id))) == 6
 
@@ -396,7 +415,7 @@ async def test_an_expired_code_fails(id_ctx: IdentityContext, id_clock: FrozenCl
     code = await sent_code(id_ctx, account.id, "identity.activate")
     id_clock.advance(id_ctx.policy.code_ttl)
     with pytest.raises(ValidationFailed):
-        await service.activate(id_ctx, id_number=AN, code=code)
+        await activate(id_ctx, code)
     assert (await reload(db, account.id)).status == "pending"
 
 
@@ -404,15 +423,15 @@ async def test_a_code_just_before_expiry_still_works(id_ctx: IdentityContext, id
     account = await register(id_ctx)
     code = await sent_code(id_ctx, account.id, "identity.activate")
     id_clock.advance(id_ctx.policy.code_ttl - timedelta(seconds=1))
-    await service.activate(id_ctx, id_number=AN, code=code)
+    await activate(id_ctx, code)
 
 
 async def test_a_used_code_cannot_be_replayed(id_ctx: IdentityContext, db: Any) -> None:
     account = await register(id_ctx)
     code = await sent_code(id_ctx, account.id, "identity.activate")
-    await service.activate(id_ctx, id_number=AN, code=code)
+    await activate(id_ctx, code)
     with pytest.raises(ValidationFailed):
-        await service.activate(id_ctx, id_number=AN, code=code)
+        await activate(id_ctx, code)
     async with db.uow(readonly=True) as uow:
         [row] = list(await uow.session.scalars(select(OneTimeCode)))
     assert row.used_at is not None
@@ -420,14 +439,28 @@ async def test_a_used_code_cannot_be_replayed(id_ctx: IdentityContext, db: Any) 
 
 async def test_activation_of_an_unknown_number_fails_the_same_way(id_ctx: IdentityContext) -> None:
     with pytest.raises(ValidationFailed) as info:
-        await service.activate(id_ctx, id_number=AN, code="123456")
-    assert field_messages(info.value) == {"code": "The code is not correct or has expired"}
+        await activate(id_ctx, "123456")
+    assert field_messages(info.value) == {"code": WRONG_ACTIVATION}
 
 
-async def test_registering_again_while_the_code_is_live_is_a_conflict(id_ctx: IdentityContext) -> None:
-    await register(id_ctx)
-    with pytest.raises(Conflict):
-        await register(id_ctx, phone="0912999999")
+async def test_registering_again_while_a_code_is_live_replaces_the_pending_registration(
+    id_ctx: IdentityContext, db: Any
+) -> None:
+    """A pending registration, whoever made it, never blocks the next one: the new password replaces
+    it and a new code goes to the same contact on file; the earlier code no longer works."""
+    first = await register(id_ctx, password="stranger-chose-this-one")
+    old_code = await sent_code(id_ctx, first.id, "identity.activate")
+    again = await register(id_ctx)
+    assert again.id == first.id
+    new_code = await sent_code(id_ctx, first.id, "identity.activate")
+    assert [m.payload["to"] for m in await outbox(id_ctx)] == ["0912000001", "0912000001"]
+    if new_code != old_code:
+        with pytest.raises(ValidationFailed):
+            await activate(id_ctx, old_code)
+    with pytest.raises(ValidationFailed):  # the first registrant's password does not open it
+        await activate(id_ctx, new_code, "stranger-chose-this-one")
+    await activate(id_ctx, new_code)
+    assert (await reload(db, first.id)).status == "active"
 
 
 async def test_a_pending_account_whose_code_lapsed_can_register_again(
@@ -442,14 +475,16 @@ async def test_a_pending_account_whose_code_lapsed_can_register_again(
     assert (await outbox(id_ctx))[-1].payload["to"] == "0912999999"
     if new_code != old_code:
         with pytest.raises(ValidationFailed):
-            await service.activate(id_ctx, id_number=AN, code=old_code)
-    await service.activate(id_ctx, id_number=AN, code=new_code)
+            await activate(id_ctx, old_code)
+    await activate(id_ctx, new_code)
     assert (await reload(db, first.id)).status == "active"
-    with pytest.raises(Conflict):  # an active account is never registered over
-        await register(id_ctx)
+    before = len(await outbox(id_ctx))
+    await register(id_ctx, password="someone-else-entirely-2026")  # an active account: nothing happens
+    assert len(await outbox(id_ctx)) == before
+    assert passwords.verify_password((await reload(db, first.id)).password_hash, PASSWORD)
 
 
-async def test_registration_needs_a_contact_and_an_age_of_14(id_ctx: IdentityContext) -> None:
+async def test_registration_needs_an_age_of_14(id_ctx: IdentityContext) -> None:
     with pytest.raises(ValidationFailed) as info:
         await register(
             id_ctx,
@@ -459,7 +494,7 @@ async def test_registration_needs_a_contact_and_an_age_of_14(id_ctx: IdentityCon
             phone=None,
             email=None,
         )
-    assert set(field_messages(info.value)) == {"phone", "birth_date"}
+    assert set(field_messages(info.value)) == {"birth_date"}
 
 
 # --- password reset --------------------------------------------------------------------------------

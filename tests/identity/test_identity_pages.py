@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from dgov.identity import login as login_uc
 from dgov.identity import sessions
-from dgov.identity.context import IdentityContext
+from dgov.identity.context import AcceptAll, IdentityContext
 from dgov.identity.models import Account, LoginSession
 from dgov.kernel.clock import FrozenClock
 from dgov.kernel.i18n import translations
@@ -510,7 +510,6 @@ async def test_registration_with_a_bad_id_number_shows_the_error_at_the_field(
             "full_name": "Nguyễn Văn An",
             "birth_date": "1990-03-15",
             "sex": "M",
-            "phone": "0912000001",
             "password": PASSWORD,
             "password_confirm": PASSWORD,
         },
@@ -531,17 +530,21 @@ async def test_registration_then_activation_through_the_pages(
         "full_name": "Nguyễn Văn An",
         "birth_date": "1990-03-15",
         "sex": "M",
-        "phone": "0912 000 001",
         "password": PASSWORD,
         "password_confirm": PASSWORD,
     }
+    id_ctx.verifier = AcceptAll(phone="0912000001")  # the contact on file
     assert location(await post(client, "/register", form)) == ("/activate", {"id_number": [AN]})
     async with db.uow(readonly=True) as uow:
         payload = (await uow.session.scalars(select(OutboxMessage.payload))).one()
-    wrong = await post(client, "/activate", {"id_number": AN, "code": "abcdef"})
+    assert payload["to"] == "0912000001"
+    wrong = await post(client, "/activate", {"id_number": AN, "code": "abcdef", "password": PASSWORD})
     assert wrong.status_code == 422
-    assert field_error(wrong.text, "code") == vi("The code is not correct or has expired")
-    r = await post(client, "/activate", {"id_number": AN, "code": payload["params"]["code"]})
+    assert field_error(wrong.text, "code") == vi(
+        "The code or the password is not correct, or the code has expired"
+    )
+    code = payload["params"]["code"]
+    r = await post(client, "/activate", {"id_number": AN, "code": code, "password": PASSWORD})
     assert location(r) == ("/login", {"activated": ["1"]})
     assert location(await log_in(client))[0] == "/"
 

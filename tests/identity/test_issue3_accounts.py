@@ -13,7 +13,7 @@ from idkit import PASSWORD, audit_rows, id_number_for, reload
 from sqlalchemy import select
 
 from dgov.identity import demo, service
-from dgov.identity.context import IdentityContext
+from dgov.identity.context import AcceptAll, IdentityContext
 from dgov.identity.models import Account
 from dgov.kernel.clock import FrozenClock
 from dgov.kernel.errors import ValidationFailed
@@ -24,20 +24,18 @@ from dgov.kernel.uow import Database
 README = Path(__file__).resolve().parents[2] / "README.md"
 BIRTH = date(1990, 3, 15)
 AN = id_number_for(BIRTH, "M")
-WRONG_CODE = "The code is not correct or has expired"
+WRONG_CODE = "The code or the password is not correct, or the code has expired"
 
 
 async def _register(ctx: IdentityContext) -> Account:
-    return await service.register_citizen(
-        ctx,
-        id_number=AN,
-        full_name="Nguyễn Văn An",
-        birth_date=BIRTH,
-        sex="M",
-        password=PASSWORD,
-        email=None,
-        phone="0912000001",
+    ctx.verifier = AcceptAll(phone="0912000001")  # the contact on file
+    await service.register_citizen(
+        ctx, id_number=AN, full_name="Nguyễn Văn An", birth_date=BIRTH, sex="M", password=PASSWORD
     )
+    async with ctx.db.uow(readonly=True) as uow:
+        account = await uow.session.scalar(select(Account).where(Account.id_number == AN))
+    assert account is not None
+    return account
 
 
 async def _sent_code(db: Database, account: Account) -> str:
@@ -60,7 +58,7 @@ async def test_an_expired_activation_code_is_refused_translated_and_audited(
     code = await _sent_code(db, account)
     id_clock.advance(id_ctx.policy.code_ttl)
     with pytest.raises(ValidationFailed) as refused:
-        await service.activate(id_ctx, id_number=AN, code=code)
+        await service.activate(id_ctx, id_number=AN, code=code, password=PASSWORD)
     assert _field_message(refused.value) == {"code": WRONG_CODE}
     assert translations("vi").gettext(WRONG_CODE) != WRONG_CODE
     assert (await reload(db, account.id)).status == "pending"
@@ -74,9 +72,9 @@ async def test_a_replayed_activation_code_is_refused_and_audited(
 ) -> None:
     account = await _register(id_ctx)
     code = await _sent_code(db, account)
-    await service.activate(id_ctx, id_number=AN, code=code)
+    await service.activate(id_ctx, id_number=AN, code=code, password=PASSWORD)
     with pytest.raises(ValidationFailed) as refused:
-        await service.activate(id_ctx, id_number=AN, code=code)
+        await service.activate(id_ctx, id_number=AN, code=code, password=PASSWORD)
     assert _field_message(refused.value) == {"code": WRONG_CODE}
     assert len(await audit_rows(db, "identity.activated", object_id=str(account.id))) == 1
     assert len(await audit_rows(db, "identity.activation_failed", object_id=str(account.id))) == 1

@@ -334,23 +334,53 @@ async def test_second_factor_failures_count_toward_the_same_lock(
 # --- throttling per address ------------------------------------------------------------------------
 
 
-async def test_one_address_failing_across_many_accounts_is_stopped(
+async def test_an_address_past_its_limit_cannot_guess_but_a_right_password_still_logs_in(
     make_citizen: Any, id_ctx: IdentityContext, id_clock: FrozenClock, db: Database
 ) -> None:
+    """Others' failures behind a shared address (NAT, office proxy) never lock out a correct login: the
+    ordinary per-address limit only refuses that address's wrong answers."""
     limit = id_ctx.policy.ip_max_failures
     victim = await make_citizen()
     others = [id_number_for(date(1980 + i % 20, 1, 1), "F", "079", f"{i:06d}") for i in range(limit)]
     for number in others:  # each account fails once: no account is ever locked
         assert await fail(id_ctx, number) is login_uc.LoginFailed
-    with pytest.raises(TooManyRequests):
-        await password(id_ctx, AN, PASSWORD)  # the right password of an untouched account
+    assert await fail(id_ctx, others[0]) is TooManyRequests  # the address's next guess: too many
     assert await granted(db) == 0
+    step = await password(id_ctx, AN, PASSWORD)  # the right password of an untouched account
+    assert step.token and step.account_id == victim.id
+    assert await granted(db) == 1
     assert (await reload(db, victim.id)).failed_logins == 0
+    assert len(await audit_rows(db, "identity.login_failed")) == limit + 1
+    [ok] = await audit_rows(db, "identity.login")
+    assert ok.object_id == str(victim.id)
+
+
+async def test_a_right_second_factor_passes_from_a_busy_address(
+    make_citizen: Any, id_ctx: IdentityContext, id_clock: FrozenClock, db: Database
+) -> None:
+    await make_citizen(totp=TOTP_SEED)
+    for i in range(id_ctx.policy.ip_max_failures):
+        await fail(id_ctx, id_number_for(date(1980, 1, 1), "F", "079", f"{i:06d}"))
+    step = await password(id_ctx, AN, PASSWORD)
+    assert step.second_factor_required
+    token = await second(id_ctx, step.token, code_at(TOTP_SEED, id_clock.now()))
+    assert (await session_row(db, token)).level == 2
+
+
+async def test_past_the_hard_bound_the_address_is_refused_outright(
+    make_citizen: Any, id_ctx: IdentityContext, id_clock: FrozenClock, db: Database
+) -> None:
+    id_ctx.policy.ip_block_failures = id_ctx.policy.ip_max_failures + 5  # the bound, smaller for the test
+    await make_citizen()
+    for i in range(id_ctx.policy.ip_block_failures):
+        await fail(id_ctx, id_number_for(date(1980, 1, 1), "F", "079", f"{i:06d}"))
+    with pytest.raises(TooManyRequests):
+        await password(id_ctx, AN, PASSWORD)
+    assert await granted(db) == 0
     # Another address is not affected, and this one may try again once the window has passed.
     assert (await password(id_ctx, AN, PASSWORD, ip="198.51.100.20")).token
     id_clock.advance(id_ctx.policy.ip_window)
     assert (await password(id_ctx, AN, PASSWORD)).token
-    assert len(await audit_rows(db, "identity.login_failed")) == limit
 
 
 async def test_refusals_at_a_locked_account_count_against_the_address(
@@ -362,10 +392,9 @@ async def test_refusals_at_a_locked_account_count_against_the_address(
     )
     for _ in range(id_ctx.policy.ip_max_failures):
         await fail(id_ctx)  # 5 real failures, then refusals during the waits
-    with pytest.raises(TooManyRequests):
-        await password(id_ctx, other.id_number, PASSWORD)
+    assert await fail(id_ctx, other.id_number) is TooManyRequests
     # Each attempt left one audit record, and none of them a session.
-    assert len(await audit_rows(db, "identity.login_failed")) == id_ctx.policy.ip_max_failures
+    assert len(await audit_rows(db, "identity.login_failed")) == id_ctx.policy.ip_max_failures + 1
     assert await count(db, LoginSession) == 0
 
 

@@ -1,6 +1,6 @@
 """The notify domain on both databases: `notify.send` events delivered by the real outbox dispatcher into
 stored messages (once each), message templates in the recipient's language, the masked log line, and the
-developer viewer at /dev/messages (this machine only, never in production)."""
+developer viewer at /dev/messages (only with DGOV_DEV_MAILBOX=true, to an operator, never in production)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from babel.messages.extract import extract
 from httpx import ASGITransport, AsyncClient
-from idkit import count
+from idkit import OFFICIAL_PASSWORD, PASSWORD, count
 from sqlalchemy import select
 
 import dgov.notify.events
@@ -166,35 +166,72 @@ async def test_the_log_line_names_neither_the_recipient_nor_the_code(
 # --- the developer viewer --------------------------------------------------------------------------
 
 
-async def test_the_viewer_shows_delivered_messages_escaped(client: AsyncClient, db: Database) -> None:
+@pytest.fixture
+async def mailbox_client(settings: Settings, runtime: Runtime, id_web_ctx: Any) -> AsyncIterator[AsyncClient]:
+    """The app with the explicit DGOV_DEV_MAILBOX=true, reached from this machine (loopback)."""
+    on = settings.model_copy(update={"dev_mailbox": True})
+    app = create_app(on, runtime=runtime)
+    transport = ASGITransport(app=app, client=("127.0.0.1", 51000))
+    async with AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def log_in(client: AsyncClient, field: str, identifier: str, password: str) -> None:
+    await client.get("/login")
+    r = await client.post(
+        "/login",
+        data={field: identifier, "password": password, "csrftoken": client.cookies["csrftoken"]},
+    )
+    assert r.status_code == 303, r.text[:300]
+
+
+async def test_the_viewer_shows_delivered_messages_escaped_to_an_operator(
+    mailbox_client: AsyncClient, db: Database, make_official: Any
+) -> None:
     await send(db, params={"code": "042137", "name": "<script>alert(1)</script>"})
     await Dispatcher(db).run_once()
-    r = await client.get("/dev/messages")
+    await make_official("quantri", role="operator", agency="DGOV", unit="*")
+    await log_in(mailbox_client, "username", "quantri", OFFICIAL_PASSWORD)
+    r = await mailbox_client.get("/dev/messages")
     assert r.status_code == 200
     assert "042137" in r.text and "0912000001" in r.text
     assert "<script>alert(1)</script>" not in r.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
 
 
-@pytest.fixture
-async def remote_client(settings: Settings, runtime: Runtime) -> AsyncIterator[AsyncClient]:
-    app = create_app(settings, runtime=runtime)
-    transport = ASGITransport(app=app, client=("203.0.113.9", 51000))
-    async with AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
-
-
-async def test_the_viewer_is_not_served_to_other_machines(remote_client: AsyncClient, db: Database) -> None:
+async def test_the_viewer_asks_for_a_login_and_refuses_anyone_but_an_operator(
+    mailbox_client: AsyncClient, db: Database, make_citizen: Any
+) -> None:
+    """From this machine, with the mailbox on: still nothing without an operator's login (behind a
+    same-host proxy, every visitor comes from 127.0.0.1)."""
     await send(db)
     await Dispatcher(db).run_once()
-    r = await remote_client.get("/dev/messages")
+    anonymous = await mailbox_client.get("/dev/messages")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"].startswith("/login?")
+    await make_citizen()
+    await log_in(mailbox_client, "id_number", "001090012345", PASSWORD)
+    citizen = await mailbox_client.get("/dev/messages")
+    assert citizen.status_code == 403
+    assert "042137" not in anonymous.text + citizen.text
+
+
+async def test_the_viewer_does_not_exist_without_the_explicit_setting(
+    client: AsyncClient, db: Database, make_official: Any, id_web_ctx: Any
+) -> None:
+    """The default settings (env=dev, a loopback client) no longer show it, even to an operator."""
+    await send(db)
+    await Dispatcher(db).run_once()
+    await make_official("quantri", role="operator", agency="DGOV", unit="*")
+    await log_in(client, "username", "quantri", OFFICIAL_PASSWORD)
+    r = await client.get("/dev/messages")
     assert r.status_code == 404
     assert "042137" not in r.text
 
 
 @pytest.fixture
 async def prod_client(settings: Settings, db: Database) -> AsyncIterator[AsyncClient]:
-    prod = settings.model_copy(update={"env": "prod"})
+    prod = settings.model_copy(update={"env": "prod", "dev_mailbox": True})
     app = create_app(prod, runtime=Runtime.build(prod, db=db))
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
         yield c

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from datetime import date
 from typing import Any
@@ -225,6 +226,24 @@ def test_the_population_looks_like_viet_nams() -> None:
     provinces = Counter(p["permanent_address"]["province_code"] for p in people)
     assert provinces.most_common(1)[0][0] == "79"  # Thành phố Hồ Chí Minh, the most populous
     assert len(provinces) == 34
+
+
+def test_most_adults_have_a_contact_on_file_and_children_and_the_dead_none() -> None:
+    """The phone and e-mail on file are where account activation codes go (issue 12): most living people
+    of 14 and over have a mobile number, some an e-mail, the rest activate in person."""
+    people = [d for n, _, d in _built(seed=5, people=3000, batch=3000) if n == "population"]
+    adults = [p for p in people if p["status"] == "alive" and AS_OF.year - int(p["birth_date"][:4]) >= 15]
+    assert 0.78 < sum("phone" in p for p in adults) / len(adults) < 0.92
+    assert 0.25 < sum("email" in p for p in adults) / len(adults) < 0.45
+    assert sum("phone" not in p and "email" not in p for p in adults) > 0
+    assert all(re.fullmatch(r"0[35789][0-9]{8}", p["phone"]) for p in adults if "phone" in p)
+    assert all(p["email"].endswith("@example.org") for p in adults if "email" in p)
+    young_or_dead = [
+        p for p in people if p["status"] != "alive" or AS_OF.year - int(p["birth_date"][:4]) < 13
+    ]
+    assert young_or_dead and not any("phone" in p or "email" in p for p in young_or_dead)
+    phones = [p["phone"] for p in people if "phone" in p]
+    assert len(set(phones)) > 0.99 * len(phones)
 
 
 @pytest.mark.slow

@@ -40,6 +40,6 @@ __all__ = [
     "validate_id_number",
 ]
 
-from dgov.identity.context import PersonVerifier, set_verifier_factory
+from dgov.identity.context import PersonOnFile, PersonVerifier, set_verifier_factory
 
-__all__ += ["PersonVerifier", "set_verifier_factory"]
+__all__ += ["PersonOnFile", "PersonVerifier", "set_verifier_factory"]

@@ -59,6 +59,13 @@ def wrong_code() -> ValidationFailed:
     return ValidationFailed(errors=[FieldError(("code",), "The code is not correct or has expired")])
 
 
+def wrong_activation() -> ValidationFailed:
+    # One message for a wrong code and a wrong password: which one was wrong is not said.
+    return ValidationFailed(
+        errors=[FieldError(("code",), "The code or the password is not correct, or the code has expired")]
+    )
+
+
 def new_account(
     ctx: IdentityContext, *, password: str | None, totp_secret: str | None = None, **fields: Any
 ) -> Account:

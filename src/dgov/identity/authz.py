@@ -157,6 +157,13 @@ def _manage_clients(p: Principal, _resource: Any) -> bool:
     return is_operator(p) and p.level >= 2
 
 
+@register("identity.activation_code.issue")
+def _issue_activation_code(p: Principal, _resource: Any) -> bool:
+    """An in-person activation code opens an account: issued by a one-stop officer (any unit: people may
+    go to any office) or an operator, after checking the identity card, at assurance level 2."""
+    return p.level >= 2 and (is_operator(p) or (p.kind == "official" and p.holds("one_stop_officer")))
+
+
 @register("identity.citizen.create")
 def _create_citizen(p: Principal, _resource: Any) -> bool:
     """Creating an active account with a password vouches for a person: as strong a login as officials."""

@@ -11,15 +11,41 @@ from dgov.kernel.crypto import SecretBox
 from dgov.kernel.uow import Database
 
 
+@dataclass(frozen=True)
+class PersonOnFile:
+    """What the population registry holds to reach a person: the only places an activation code goes."""
+
+    phone: str | None = None
+    email: str | None = None
+
+
 class PersonVerifier(Protocol):
     """Checks a new citizen account against the population registry (wired by the registries domain)."""
 
     async def verify(self, *, id_number: str, full_name: str, birth_date: object, sex: str) -> bool: ...
 
+    async def on_file(
+        self, *, id_number: str, full_name: str, birth_date: object, sex: str
+    ) -> PersonOnFile | None:
+        """The person's contacts on file when the details match a living person's record, else None."""
+        ...
 
+
+@dataclass
 class AcceptAll:
+    """A node without the population registry (and identity's own tests): everyone matches, and the
+    contacts on file are the ones given here (none by default: activation in person only)."""
+
+    phone: str | None = None
+    email: str | None = None
+
     async def verify(self, *, id_number: str, full_name: str, birth_date: object, sex: str) -> bool:
         return True
+
+    async def on_file(
+        self, *, id_number: str, full_name: str, birth_date: object, sex: str
+    ) -> PersonOnFile | None:
+        return PersonOnFile(phone=self.phone, email=self.email)
 
 
 @dataclass
@@ -32,9 +58,13 @@ class Policy:
     free_failures: int = 4
     lock_after: int = 9
     lock_for: timedelta = timedelta(minutes=15)
-    # Address throttling across accounts.
+    # Address throttling across accounts (see `login`): past ip_max_failures failures in the window an
+    # address's wrong passwords are answered "too many attempts", but a right one still logs in, so that
+    # strangers failing behind the same NAT or office proxy cannot lock a person out; only past the
+    # generous ip_block_failures is the address refused outright (bounding password spraying).
     ip_window: timedelta = timedelta(minutes=15)
     ip_max_failures: int = 30
+    ip_block_failures: int = 300
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Logging in: password (assurance level 1), then the second factor (level 2) when enrolled.
 
 Throttling is two-sided: failures on one account slow that account down (growing waits, then a
-15-minute lock) and failures from one address across accounts stop that address for a while.
+15-minute lock), and failures from one address across accounts turn that address's wrong answers into
+"too many attempts" (a correct password and second factor still log in, up to a generous hard bound:
+see `_check_address`).
 Every failure is audited and nothing is granted on a failure.
 """
 
@@ -54,14 +56,27 @@ def _too_many(until: datetime) -> TooManyRequests:
     )
 
 
-async def _check_address(uow: UnitOfWork, ctx: IdentityContext, ip: str | None) -> None:
+async def _address_over(uow: UnitOfWork, ctx: IdentityContext, ip: str | None, limit: int) -> datetime | None:
+    """When the address's failures in the current window reach `limit`: the window's end, else None."""
     if not ip:
-        return
+        return None
     row = await uow.session.get(Throttle, f"ip:{ip}")
     if row is None:
-        return
+        return None
     until = row.window_start + ctx.policy.ip_window
-    if row.count >= ctx.policy.ip_max_failures and until > clock.now():
+    return until if row.count >= limit and until > clock.now() else None
+
+
+async def _check_address(uow: UnitOfWork, ctx: IdentityContext, ip: str | None) -> None:
+    """Refuses, before any password is looked at, only an address past the generous hard bound.
+
+    The per-address counter is keyed on the address alone, and many people share one (a carrier's NAT,
+    an office, a one-stop shop's kiosk): if it refused everyone at the ordinary limit, a few strangers'
+    failures would lock out every correct login behind that address. So the ordinary limit
+    (`ip_max_failures`) only turns the address's *wrong* passwords into "too many attempts" (see
+    `password_step`), while guessing any one account stays bounded by that account's own counter."""
+    until = await _address_over(uow, ctx, ip, ctx.policy.ip_block_failures)
+    if until is not None:
         raise _too_many(until)
 
 
@@ -157,9 +172,13 @@ async def password_step(
         ok = passwords.verify_password(account.password_hash if account else None, password)
         if account is None or not ok or account.status != "active":
             reason = "unknown_account" if account is None else ("bad_password" if not ok else account.status)
+            busy = await _address_over(uow, ctx, ip, ctx.policy.ip_max_failures)
             await _fail(uow, ctx, account, ip=ip, reason=reason, identifier=identifier)
-            if account is not None and account.status == "pending" and ok:
-                raise LoginFailed("This account is not activated yet; enter the code we sent you")
+            if busy is not None:
+                raise _too_many(busy)
+            # A pending account answers like a wrong password: "not activated yet" would tell whoever
+            # registered with guessed card details that they guessed right (pending accounts exist only
+            # for details matching the population registry).
             raise LoginFailed("The ID number or password is not correct")
         if account.password_hash and passwords.needs_rehash(account.password_hash):
             account.password_hash = passwords.hash_password(password)
@@ -208,7 +227,10 @@ async def second_factor_step(
         secret = ctx.box(TOTP_PURPOSE).open(account.totp_secret)
         step = totp.matching_step(secret, code, at=clock.now(), after_step=account.totp_last_step)
         if step is None:
+            busy = await _address_over(uow, ctx, ip, ctx.policy.ip_max_failures)
             await _fail(uow, ctx, account, ip=ip, reason="bad_totp", identifier=account.id_number or "x")
+            if busy is not None:
+                raise _too_many(busy)
             raise LoginFailed("The code is not correct or has expired")
         account.totp_last_step = step
         account.failed_logins = 0

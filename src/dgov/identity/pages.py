@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from dgov.identity import account_pages, operator_clients, operator_pages, service, sessions
 from dgov.identity import login as login_uc
+from dgov.identity.authz import can
 from dgov.identity.deps import (
     clear_session_cookie,
     client_ip,
@@ -23,7 +24,7 @@ from dgov.identity.deps import (
     identity_context,
     set_session_cookie,
 )
-from dgov.kernel.errors import DomainError, TooManyRequests, ValidationFailed
+from dgov.kernel.errors import Conflict, DomainError, Forbidden, TooManyRequests, ValidationFailed
 from dgov.kernel.i18n import gettext as _
 from dgov.web.pages import _safe_next
 from dgov.web.templating import add_context_processor, add_template_package, page
@@ -200,9 +201,12 @@ async def register_form(request: Request) -> Response:
 
 @router.post("/register")
 async def register_submit(request: Request) -> Response:
+    """Whatever the registry holds (no such person, a match, an account already there), the answer is the
+    same redirect to the activation page: only the form's own checks come back as field errors."""
     form = await _form(request)
     birth = _parse_date(form.get("birth_date"))
     errors: dict[str, str] = {}
+    status = 422
     if birth is None:
         errors["birth_date"] = _("Enter a date as YYYY-MM-DD")
     if form.get("password") != form.get("password_confirm"):
@@ -216,15 +220,21 @@ async def register_submit(request: Request) -> Response:
                 birth_date=birth,
                 sex=form.get("sex", ""),
                 password=form.get("password", ""),
-                email=form.get("email") or None,
-                phone=form.get("phone") or None,
+                ip=client_ip(request),
             )
+        except TooManyRequests as exc:
+            errors, status = {"id_number": _(exc.detail or exc.title, **exc.params)}, 429
         except (ValidationFailed, DomainError) as exc:
             errors = field_errors(exc) or {"id_number": _(exc.detail or exc.title)}
     if errors:
         values = {k: v for k, v in form.items() if "password" not in k}
-        return await page(request, "identity/register.html", {"errors": errors, "values": values}, status=422)
-    return _redirect("/activate?" + urlencode({"id_number": form.get("id_number", "")}))
+        resp = await page(
+            request, "identity/register.html", {"errors": errors, "values": values}, status=status
+        )
+        if status == 429:
+            resp.headers["Retry-After"] = "3600"
+        return resp
+    return _redirect("/activate?" + urlencode({"id_number": form.get("id_number", "").strip()}))
 
 
 @router.get("/activate")
@@ -237,7 +247,11 @@ async def activate_submit(request: Request) -> Response:
     form = await _form(request)
     try:
         await service.activate(
-            identity_context(request), id_number=form.get("id_number", ""), code=form.get("code", "")
+            identity_context(request),
+            id_number=form.get("id_number", ""),
+            code=form.get("code", ""),
+            password=form.get("password", ""),
+            ip=client_ip(request),
         )
     except ValidationFailed as exc:
         return await page(
@@ -247,6 +261,50 @@ async def activate_submit(request: Request) -> Response:
             status=422,
         )
     return _redirect("/login?" + urlencode({"activated": "1"}))
+
+
+# --- in-person activation codes (one-stop shop) ----------------------------------------------------
+
+IN_PERSON = "/can-bo/ma-kich-hoat"
+
+
+@router.get(IN_PERSON)
+async def in_person_form(request: Request) -> Response:
+    login = await current_login(request)
+    if login is None or login.principal.level < 2:
+        return _redirect(_login_url(IN_PERSON, level=2))
+    if not can(login.principal, "identity.activation_code.issue"):
+        raise Forbidden()
+    return await page(request, "identity/in_person_code.html", {"errors": {}, "values": {}, "issued": None})
+
+
+@router.post(IN_PERSON)
+async def in_person_submit(request: Request) -> Response:
+    """The official has checked the identity card; the code is shown once, to be printed and handed over."""
+    login = await current_login(request)
+    if login is None or login.principal.level < 2:
+        return _redirect(_login_url(IN_PERSON, level=2))
+    form = await _form(request)
+    values = {k: form.get(k, "") for k in ("id_number", "full_name", "birth_date", "sex")}
+    birth = _parse_date(form.get("birth_date"))
+    errors: dict[str, str] = {}
+    issued = None
+    if birth is None:
+        errors["birth_date"] = _("Enter a date as YYYY-MM-DD")
+    else:
+        try:
+            issued = await service.issue_in_person_code(
+                identity_context(request),
+                login.principal,
+                id_number=values["id_number"],
+                full_name=values["full_name"],
+                birth_date=birth,
+                sex=values["sex"],
+            )
+        except (ValidationFailed, Conflict) as exc:
+            errors = field_errors(exc) or {"id_number": _(exc.detail or exc.title)}
+    ctx = {"errors": errors, "values": values if errors else {}, "issued": issued, "person": values}
+    return await page(request, "identity/in_person_code.html", ctx, status=422 if errors else 200)
 
 
 @router.get("/password/forgot")

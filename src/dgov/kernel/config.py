@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     https: bool = False
+    # The developer's mailbox (/dev/messages) shows activation and reset codes: off unless asked for
+    # explicitly, and even then only to a logged-in operator. Never served when env is prod.
+    dev_mailbox: bool = False
+    # Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated,
+    # as uvicorn takes them). Empty: none, so no client can choose the address that rate limits key on.
+    forwarded_allow_ips: str = ""
     # The information mediator: this node's X-Road-style instance, and the directory (central) node
     # an agency node fetches members, keys and rights from (empty: this node is its own directory).
     exchange_instance: str = "VN"
@@ -70,6 +76,13 @@ class Settings(BaseSettings):
     @property
     def issuer(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def trusted_proxies(self) -> str | None:
+        """uvicorn's `forwarded_allow_ips`, None when no proxy is trusted (and `proxy_headers` is off).
+        uvicorn's own default trusts 127.0.0.1, so with no proxy (or a same-host one that passes the
+        header on) any client could pick the address that per-address limits and audit records key on."""
+        return self.forwarded_allow_ips.strip() or None
 
     @property
     def keys_dir(self) -> Path:

@@ -1,15 +1,14 @@
-"""The developer's mail/SMS viewer: in the embedded shape, messages "sent" appear here. Off in prod."""
+"""The developer's mail/SMS viewer: in the embedded shape, messages "sent" appear here, to an operator,
+when DGOV_DEV_MAILBOX=true. Never in prod."""
 
 from __future__ import annotations
-
-from ipaddress import ip_address
 
 from fastapi import APIRouter
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dgov.kernel.errors import NotFound
+from dgov.kernel.errors import Forbidden, NotFound
 from dgov.notify.models import Notification
 from dgov.web.deps import get_runtime
 from dgov.web.templating import add_template_package, page
@@ -18,21 +17,28 @@ router = APIRouter(include_in_schema=False)
 add_template_package("dgov.notify")
 
 
-def _from_this_machine(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @router.get("/dev/messages")
 async def messages(request: Request) -> Response:
+    """Shows activation and password-reset codes, so it needs both an explicit DGOV_DEV_MAILBOX=true and
+    an operator's login. Being on this machine proves nothing: behind a same-host proxy every visitor's
+    request comes from 127.0.0.1."""
+    from urllib.parse import urlencode
+
+    from starlette.responses import RedirectResponse
+
+    from dgov.identity import current_login, is_operator
+
     rt = get_runtime(request)
-    # The page shows activation and password-reset codes: a node left at the default env (dev) but
-    # reachable from a network must not hand them to anyone who asks, so only this machine sees them.
-    if rt.settings.env == "prod" or not _from_this_machine(request):
+    settings = request.app.state.settings
+    if settings.env == "prod" or not settings.dev_mailbox:
         raise NotFound()
+    login = await current_login(request)
+    if login is None:
+        return RedirectResponse(
+            "/login?" + urlencode({"next": "/dev/messages", "official": "1"}), status_code=303
+        )
+    if not is_operator(login.principal):
+        raise Forbidden()
     async with rt.db.uow(readonly=True) as uow:
         rows = list(
             await uow.session.scalars(select(Notification).order_by(Notification.created_at.desc()).limit(50))

@@ -73,11 +73,27 @@ def _authority(commune: str, province: str, on: str) -> dict[str, str]:
 
 def family_records() -> dict[str, list[dict[str, Any]]]:
     """Every record of the demo families, by registry."""
+    # The contacts on file are where activation codes go (identity's demo accounts use the same phones).
     an = _person(
-        AN, "Nguyễn Văn An", "1990-03-15", "M", BA_DINH, spouse_id_number=BINH, household_id=AN_HOUSEHOLD
+        AN,
+        "Nguyễn Văn An",
+        "1990-03-15",
+        "M",
+        BA_DINH,
+        spouse_id_number=BINH,
+        household_id=AN_HOUSEHOLD,
+        phone="0912000001",
     )
     binh = _person(
-        BINH, "Trần Thị Bình", "1992-07-20", "F", BA_DINH, spouse_id_number=AN, household_id=AN_HOUSEHOLD
+        BINH,
+        "Trần Thị Bình",
+        "1992-07-20",
+        "F",
+        BA_DINH,
+        spouse_id_number=AN,
+        household_id=AN_HOUSEHOLD,
+        phone="0912000002",
+        email="tran.thi.binh@example.org",
     )
     khang = _person(
         KHANG,
@@ -89,9 +105,13 @@ def family_records() -> dict[str, list[dict[str, Any]]]:
         mother_id_number=BINH,
         household_id=AN_HOUSEHOLD,
     )
-    cuong = _person(CUONG, "Lê Văn Cường", "1985-11-02", "M", SAI_GON, household_id=CUONG_HOUSEHOLD)
+    cuong = _person(
+        CUONG, "Lê Văn Cường", "1985-11-02", "M", SAI_GON, household_id=CUONG_HOUSEHOLD, phone="0912000003"
+    )
     # Registered, but with no account: the person to try self-registration with (README).
-    mai = _person(MAI, "Phạm Thị Mai", "1995-05-05", "F", BA_DINH)
+    mai = _person(
+        MAI, "Phạm Thị Mai", "1995-05-05", "F", BA_DINH, phone="0912000005", email="pham.thi.mai@example.org"
+    )
     ba_dinh_2015 = _authority("00004", "01", "2015-05-10")
     marriage = {
         "event_type": "marriage",

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import date
 from typing import Any
 
 from dgov.registries.generate.people import Households, Person
 from dgov.registries.generate.world import Commune, Rec
+
+# Contacts on file: from the age of 14 (when a person may hold an account of their own), most people
+# gave a mobile number and some an e-mail address. Vietnamese mobile prefixes since the 2018 renumbering.
+CONTACT_AGE = 14
+PHONE_SHARE = 0.85
+EMAIL_SHARE = 0.35
+MOBILE_PREFIXES = ("032", "033", "035", "037", "038", "039", "070", "077", "079", "081", "085", "086", "088",
+                   "090", "091", "093", "094", "096", "097", "098")  # fmt: skip
 
 
 class PopulationRecords(Households):
@@ -47,6 +56,8 @@ class PopulationRecords(Households):
             data["spouse_id_number"] = p.spouse.id_number
         if household_id:
             data["household_id"] = household_id
+        if p.death is None and self._age(p.birth) >= CONTACT_AGE:
+            data.update(self._contacts(p))
         if p.death is None:
             data["status"] = "alive"
         else:
@@ -65,6 +76,19 @@ class PopulationRecords(Households):
                 c.code,
             )
         )
+
+    def _contacts(self, p: Person) -> dict[str, str]:
+        """The phone and e-mail the person gave the police (what account activation codes go to). Drawn
+        from a hash of the seed and the ID number, not from the household's random stream, so that the
+        rest of the data set stays exactly as it was; some people have neither (they activate in person)."""
+        h = hashlib.sha256(f"{self.seed}:{p.id_number}".encode()).digest()
+        out: dict[str, str] = {}
+        if h[0] < 256 * PHONE_SHARE:
+            head = MOBILE_PREFIXES[h[1] % len(MOBILE_PREFIXES)]
+            out["phone"] = f"{head}{int.from_bytes(h[2:6], 'big') % 10**7:07d}"
+        if h[6] < 256 * EMAIL_SHARE:
+            out["email"] = f"{p.fold.replace(' ', '.')}.{p.id_number[-4:]}@example.org"
+        return out
 
     def _residence(
         self, rng: random.Random, living: list[Person], household_id: str, street: str, out: list[Rec]
