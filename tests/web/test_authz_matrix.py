@@ -106,10 +106,14 @@ def route_table(app: Any) -> set[tuple[str, str]]:
     return found
 
 
-def app_routes() -> set[tuple[str, str]]:
+def bare_app() -> Any:
     # Building the app touches no database: a throwaway settings object is enough to read its routes.
     data = Path(tempfile.gettempdir()) / "dgov-authz-routes"
-    return route_table(create_app(Settings(env="test", data_dir=data, secret_key=SecretStr("routes"))))
+    return create_app(Settings(env="test", data_dir=data, secret_key=SecretStr("routes")))
+
+
+def app_routes() -> set[tuple[str, str]]:
+    return route_table(bare_app())
 
 
 TABLE_NOW = read_table()
@@ -121,6 +125,12 @@ def test_every_route_has_a_line_in_the_table_and_every_line_a_route() -> None:
     stale = sorted(set(TABLE_NOW.expected) - ROUTES)
     assert not missing, f"routes with no line in {TABLE.name} (decide who may call them): {missing}"
     assert not stale, f"lines in {TABLE.name} naming no route of the app: {stale}"
+
+
+def test_a_route_added_to_the_app_is_noticed_with_its_methods() -> None:
+    app = bare_app()
+    app.add_api_route("/nouveau/{x}", lambda x: x, methods=["GET", "POST"])
+    assert route_table(app) - set(TABLE_NOW.expected) == {("GET", "/nouveau/{x}"), ("POST", "/nouveau/{x}")}
 
 
 def test_the_table_reader_refuses_a_line_without_every_role(tmp_path: Path) -> None:
