@@ -28,7 +28,8 @@ from dgov.domains import domain_modules
 from dgov.eservices import dossiers_citizen, workflow_demo, worklist
 from dgov.eservices.dossiers_citizen import Applicant
 from dgov.eservices.workflow_models import WorkItem
-from dgov.exchange.pubsub_models import Delivery, EventSubscription
+from dgov.exchange import pubsub
+from dgov.exchange.pubsub_models import Delivery
 from dgov.identity import SYSTEM, Principal, sessions
 from dgov.identity import demo as identity_demo
 from dgov.identity import service as id_service
@@ -278,9 +279,17 @@ async def build(rt: Runtime, app: Any, http: AsyncClient) -> World:
     ids["dossier_id"] = str(dossier.id)
     ids["draft_id"] = str((await dossiers_citizen.open_draft(rt, an, "birth-bundle")).id)
     ids["attachment"] = next(a["code"] for a in dossier.attachments if a.get("code"))
-    for _ in range(5):  # the events of the submissions, delivered to their subscribers
-        if not await rt.dispatcher.run_once():
-            break
+    # A death published on the exchange queues deliveries to the demo subscribers (never sent here: no
+    # dispatcher runs), so that the operator's "deliver again" has a real delivery to act on.
+    async with rt.db.uow() as uow:
+        await pubsub.publish_event(
+            uow,
+            "person.died",
+            {"id_number": "079085009999", "death_date": "2026-01-02"},
+            instance=rt.settings.exchange_instance,
+            node=rt.settings.node_name,
+        )
+        await uow.commit()
     async with rt.db.uow(readonly=True) as uow:
         s = uow.session
         ids["item_id"], ids["action"] = await civil_status_task(s, dossier.id)
@@ -297,8 +306,8 @@ async def build(rt: Runtime, app: Any, http: AsyncClient) -> World:
         ids["role_id"] = str(
             await s.scalar(select(OfficialRole.id).where(OfficialRole.account_id == target.id))
         )
-        ids["sub_id"] = str(await s.scalar(select(EventSubscription.id).limit(1)) or uuid.uuid4())
-        ids["delivery_id"] = str(await s.scalar(select(Delivery.id).limit(1)) or uuid.uuid4())
+        delivery = (await s.execute(select(Delivery.id, Delivery.subscription_id).limit(1))).one()
+        ids["delivery_id"], ids["sub_id"] = str(delivery[0]), str(delivery[1])
     # A second session of An's, which the "revoke a session" row may end.
     spare = await new_session(rt, AN, 2)
     ids["session_prefix"] = sessions.token_id(spare)[:16]
