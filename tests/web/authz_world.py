@@ -35,7 +35,7 @@ from dgov.identity import demo as identity_demo
 from dgov.identity import service as id_service
 from dgov.identity.clients import add_client
 from dgov.identity.context import IdentityContext
-from dgov.identity.models import Account, LoginSession, OfficialRole
+from dgov.identity.models import Account, OfficialRole
 from dgov.kernel import clock, migrate
 from dgov.kernel.config import Settings
 from dgov.registries import demo as registries_demo
@@ -260,6 +260,7 @@ async def an_dossier(rt: Runtime) -> Any:
 
 
 async def build(rt: Runtime, app: Any, http: AsyncClient) -> World:
+    """The demo data, the extra officials, a session (or token) per role, and the objects to call on."""
     await load_demo(rt)
     await add_officials(rt)
     csrf_page = await http.get("/")
@@ -311,8 +312,6 @@ async def build(rt: Runtime, app: Any, http: AsyncClient) -> World:
     # A second session of An's, which the "revoke a session" row may end.
     spare = await new_session(rt, AN, 2)
     ids["session_prefix"] = sessions.token_id(spare)[:16]
-    async with rt.db.uow(readonly=True) as uow:
-        assert await uow.session.get(LoginSession, sessions.token_id(spare)) is not None
     ids["client_id"] = "matrix-disposable"
     await add_client(
         identity(rt),
