@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from dgov.documents import service, signing
 from dgov.documents.present import cert_status
 from dgov.documents.uploads import ACCEPT
-from dgov.documents.web_support import ctx_of, holder_of, read_upload
+from dgov.documents.web_support import ctx_of, holder_of, limit_verification, read_upload
 from dgov.identity import current_login
 from dgov.kernel.errors import DomainError, Forbidden, ValidationFailed
 from dgov.kernel.i18n import gettext as _
@@ -178,6 +178,7 @@ async def verify_page(request: Request) -> Response:
 @router.post("/verify")
 async def verify_submit(request: Request) -> Response:
     ctx = ctx_of(request)
+    limit_verification(request, ctx)
     form = await request.form(max_files=1, max_fields=5, max_part_size=ctx.max_upload_bytes + 1024)
     expected = form.get("code")
     expected_code = expected.strip().upper() if isinstance(expected, str) and expected.strip() else None

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     metrics_multiproc_dir: Path | None = None
     # Largest file a person may upload or have verified (documents domain).
     documents_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Verifying a signed PDF (anonymous): largest file, most signature fields, time budget per file,
+    # and requests per client address per minute. Documents this platform issues are well inside.
+    documents_verify_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    documents_verify_max_signatures: int = Field(default=20, ge=1)
+    documents_verify_timeout_seconds: float = Field(default=10.0, gt=0)
+    documents_verify_per_minute: int = Field(default=20, ge=1)
+    # Worker processes for CPU-bound work kept off the event loop (signature validation).
+    cpu_workers: int = Field(default=2, ge=1)
 
     @field_validator("data_dir", "assets_dir")
     @classmethod
