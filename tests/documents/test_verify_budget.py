@@ -64,9 +64,11 @@ async def _issued(docs: DocumentsContext) -> bytes:
 
 @pytest.fixture
 async def node(settings: Settings, db: Database) -> AsyncIterator[tuple[Runtime, AsyncClient]]:
-    """The app with its own runtime, closed at the end (its worker processes stopped)."""
-    rt = Runtime.build(settings, db=db)
-    app = create_app(settings, runtime=rt)
+    """The app with its own runtime, closed at the end (its worker processes stopped); the budget is
+    generous, so the verdict comes back however busy the machine is."""
+    generous = settings.model_copy(update={"documents_verify_timeout_seconds": 120})
+    rt = Runtime.build(generous, db=db)
+    app = create_app(generous, runtime=rt)
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
             yield rt, c
@@ -117,9 +119,6 @@ async def test_the_time_budget_stops_a_slow_verification_and_the_pool_recovers(
     hostile = attack_pdf(good, 19)
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as client:
-            await client.post(
-                "/api/documents/verify", content=good, headers={"content-type": "application/pdf"}
-            )
             for lang, words in (("vi", "giây"), ("en", "seconds")):
                 r = await client.post(
                     "/api/documents/verify",
@@ -130,7 +129,9 @@ async def test_the_time_budget_stops_a_slow_verification_and_the_pool_recovers(
                 assert r.headers["content-type"].startswith("application/problem+json")
                 [err] = r.json()["errors"]
                 assert err["loc"] == ["file"] and words in err["message"] and "0.3" in err["message"]
-            # The stopped worker left the pool usable: a genuine document still verifies.
+            # The stopped worker left the pool usable: with a budget a genuine document fits in on a busy
+            # machine, it verifies.
+            tight.documents_verify_timeout_seconds = 30
             ok = await client.post(
                 "/api/documents/verify", content=good, headers={"content-type": "application/pdf"}
             )
