@@ -175,3 +175,12 @@ def test_rate_limiter_window_slides() -> None:
     assert limiter.hit("a") == 30  # a refused request is not counted
     now[0] += 30
     assert limiter.hit("a") is None
+
+
+async def test_a_file_over_the_verification_size_budget_is_refused(docs: DocumentsContext) -> None:
+    budget = docs.settings.documents_verify_max_bytes
+    assert budget < docs.max_upload_bytes  # verification is held to less than an upload
+    with pytest.raises(ValidationFailed) as info:
+        await verify(docs, b"%PDF-1.7\n" + b"0" * budget)
+    [err] = info.value.errors
+    assert err.loc == ("file",) and err.params == {"limit": budget // (1024 * 1024)}
