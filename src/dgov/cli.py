@@ -19,6 +19,7 @@ from dgov.kernel import audit as audit_chain
 from dgov.kernel import clock, migrate
 from dgov.kernel.audit import AuditEntry
 from dgov.kernel.config import get_settings
+from dgov.kernel.files import private_umask, secure_data_dir
 from dgov.kernel.keys import NODE_KEY_FILE, ensure_node_key, ensure_secret
 from dgov.kernel.logging import uvicorn_log_config
 from dgov.kernel.models import AuditRecord
@@ -134,6 +135,7 @@ def init(with_demo: Annotated[bool, typer.Option("--demo/--no-demo")] = True) ->
     ensure_node_key(settings.keys_dir)
     ensure_secret(settings.keys_dir)
     migrate.upgrade(settings.db_url)
+    secure_data_dir(settings)
     console.print(f"[green]data directory[/] {settings.data_dir}")
 
     async def go(rt: Runtime) -> None:
@@ -294,6 +296,7 @@ for _name, _module in domain_modules("cli"):
 
 
 def main() -> None:
+    private_umask()  # the database, documents and keys created by any command are the node's alone
     app()
 
 

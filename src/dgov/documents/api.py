@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from dgov.documents import service
 from dgov.documents.present import templates_json, verification_json
-from dgov.documents.web_support import ctx_of, read_upload
+from dgov.documents.web_support import ctx_of, limit_verification, read_upload
 from dgov.kernel.errors import FieldError, ValidationFailed
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
@@ -23,16 +23,18 @@ router = APIRouter(prefix="/api/documents", tags=["documents"])
 @router.post("/verify", summary="Verify a signed PDF")
 async def verify_api(request: Request) -> dict[str, Any]:
     ctx = ctx_of(request)
+    limit_verification(request, ctx)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=5)
         data, _name, _declared = await read_upload(form.get("file"), ctx.max_upload_bytes)
     elif ctype.startswith("application/pdf") or ctype.startswith("application/octet-stream"):
-        data = b""
+        body = bytearray()
         async for chunk in request.stream():
-            data += chunk
-            if len(data) > ctx.max_upload_bytes:
+            body += chunk
+            if len(body) > ctx.max_upload_bytes:
                 break
+        data = bytes(body)
     else:
         raise ValidationFailed(
             "Send the PDF as multipart/form-data (field file) or as application/pdf",

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from dgov.documents import service, signing
 from dgov.documents.present import cert_status
 from dgov.documents.uploads import ACCEPT
-from dgov.documents.web_support import ctx_of, holder_of, read_upload
+from dgov.documents.web_support import ctx_of, holder_of, limit_verification, read_upload
 from dgov.identity import current_login
 from dgov.kernel.errors import DomainError, Forbidden, ValidationFailed
 from dgov.kernel.i18n import gettext as _
@@ -124,17 +124,7 @@ async def wallet_upload(request: Request) -> Response:
     return RedirectResponse(f"/wallet?uploaded={doc.code}", status_code=303)
 
 
-@router.get("/wallet/{code}/download")
-async def wallet_download(request: Request, code: str) -> Response:
-    login = await current_login(request)
-    if login is None:
-        return _login_redirect(request)
-    ctx = ctx_of(request)
-    holder = holder_of(login)
-    purpose = request.query_params.get("purpose", "")
-    info, data = await service.read(
-        ctx, login.principal, code, holder=holder, purpose=purpose, accessor_name=login.account.full_name
-    )
+def _file(info: service.DocumentInfo, data: bytes) -> Response:
     ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
     name = f"{info.code}.{ext.get(info.media_type, 'bin')}"
     return Response(
@@ -145,6 +135,56 @@ async def wallet_download(request: Request, code: str) -> Response:
             "Cache-Control": "private, no-store",
         },
     )
+
+
+def _asks_purpose(exc: ValidationFailed) -> bool:
+    return any(e.loc == ("purpose",) for e in exc.errors)
+
+
+async def _download(request: Request, code: str, purpose: str | None) -> Response:
+    """The holder downloads their own document with no purpose. Anyone else states one in a form
+    posted with its CSRF token: a purpose in a link (GET) would be chosen by whoever wrote the link,
+    so a GET never carries one and only shows the form."""
+    login = await current_login(request)
+    if login is None:
+        return _login_redirect(request)
+    ctx = ctx_of(request)
+    try:
+        info, data = await service.read(
+            ctx,
+            login.principal,
+            code,
+            holder=holder_of(login),
+            purpose=purpose or "",
+            accessor_name=login.account.full_name,
+        )
+    except ValidationFailed as exc:
+        if not _asks_purpose(exc):
+            raise
+        # Reached only once `read` has found the reader allowed: the form reveals nothing more.
+        return await page(
+            request,
+            "documents/purpose.html",
+            {
+                "code": code,
+                "purpose": purpose or "",
+                "errors": _errors(exc) if purpose is not None else {},
+            },
+            status=422 if purpose is not None else 200,
+        )
+    return _file(info, data)
+
+
+@router.get("/wallet/{code}/download")
+async def wallet_download(request: Request, code: str) -> Response:
+    return await _download(request, code, None)
+
+
+@router.post("/wallet/{code}/download")
+async def wallet_download_with_purpose(request: Request, code: str) -> Response:
+    form = await request.form(max_files=0, max_fields=5)
+    purpose = form.get("purpose")
+    return await _download(request, code, purpose.strip() if isinstance(purpose, str) else "")
 
 
 # --- verification (public) -------------------------------------------------------------------------
@@ -178,6 +218,7 @@ async def verify_page(request: Request) -> Response:
 @router.post("/verify")
 async def verify_submit(request: Request) -> Response:
     ctx = ctx_of(request)
+    limit_verification(request, ctx)
     form = await request.form(max_files=1, max_fields=5, max_part_size=ctx.max_upload_bytes + 1024)
     expected = form.get("code")
     expected_code = expected.strip().upper() if isinstance(expected, str) and expected.strip() else None

@@ -11,8 +11,9 @@ from dgov.documents import render
 from dgov.documents.models import documents, versions
 from dgov.documents.records import DocumentInfo, DocumentsContext, get_document, info_of, joined
 from dgov.documents.templates_catalog import template
-from dgov.documents.verify import Verdict, check
-from dgov.kernel.errors import FieldError, NotFound, ValidationFailed
+from dgov.documents.verify import Verdict, check, check_in_worker
+from dgov.kernel.errors import FieldError, NotFound, ServiceUnavailable, ValidationFailed
+from dgov.kernel.workers import BudgetExceeded, PoolBusy
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -59,24 +60,58 @@ async def lookup(ctx: DocumentsContext, code: str) -> DocumentInfo:
     return info
 
 
-async def verify(ctx: DocumentsContext, data: bytes) -> Verification:
-    if len(data) > ctx.max_upload_bytes:
+async def _verdict(ctx: DocumentsContext, data: bytes) -> Verdict:
+    """pyHanko's validation is CPU-bound pure Python: on the web it runs in the runtime's worker pool
+    within a time budget, so one hostile file cannot hold the event loop (and every other request)."""
+    s = ctx.settings
+    if ctx.pool is None:
+        vc = await pki.validation_context(s, ctx.db)
+        return await check(data, vc, max_signatures=s.documents_verify_max_signatures)
+    material = await pki.trust_material(s, ctx.db)
+    try:
+        return await ctx.pool.run(
+            check_in_worker,
+            data,
+            material,
+            s.documents_verify_max_signatures,
+            budget=s.documents_verify_timeout_seconds,
+        )
+    except BudgetExceeded:
+        seconds = f"{s.documents_verify_timeout_seconds:g}"
         raise ValidationFailed(
+            "The document cannot be verified",
             errors=[
                 FieldError(
                     ("file",),
-                    "The file is larger than {limit} MB",
-                    {"limit": ctx.max_upload_bytes // (1024 * 1024)},
+                    "Verifying this document took longer than {seconds} seconds; it was stopped",
+                    {"seconds": seconds},
                 )
-            ]
+            ],
+        ) from None
+    except PoolBusy:
+        raise ServiceUnavailable(
+            "Too many documents are being verified right now; try again in a minute",
+            extra={"retry_after": 30},
+        ) from None
+
+
+async def verify(ctx: DocumentsContext, data: bytes) -> Verification:
+    limit = min(ctx.max_upload_bytes, ctx.settings.documents_verify_max_bytes)
+    if len(data) > limit:
+        raise ValidationFailed(
+            "The document cannot be verified",
+            errors=[
+                FieldError(
+                    ("file",), "The file is larger than {limit} MB", {"limit": max(1, limit // (1024 * 1024))}
+                )
+            ],
         )
     if not data.startswith(b"%PDF-"):
         raise ValidationFailed(
             "Only signed PDF documents can be verified",
             errors=[FieldError(("file",), "The file is not a PDF document")],
         )
-    vc = await pki.validation_context(ctx.settings, ctx.db)
-    verdict = await check(data, vc)
+    verdict = await _verdict(ctx, data)
     doc: DocumentInfo | None = None
     async with ctx.db.uow(readonly=True) as uow:
         row = (await uow.session.execute(joined().where(versions.c.sha256 == verdict.sha256))).first()

@@ -21,7 +21,9 @@ from dgov.kernel import clock
 from dgov.kernel.config import Settings
 from dgov.kernel.errors import NotFound
 from dgov.kernel.ids import new_id
+from dgov.kernel.ratelimit import RateLimiter
 from dgov.kernel.uow import Database
+from dgov.kernel.workers import ProcessPool
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed from paper
@@ -35,12 +37,23 @@ class DocumentsContext:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     # agency → (monotonic time loaded, pki.SigningMaterial); see issuing.MATERIAL_TTL
     materials: dict[str, tuple[float, Any]] = field(default_factory=dict, repr=False)
+    # Where verification runs off the event loop (the web runtime's); None: in the caller (the CLI).
+    pool: ProcessPool | None = field(default=None, repr=False)
+    # Anonymous verification requests per client address (see kernel/ratelimit.py).
+    verify_limiter: RateLimiter = field(
+        default_factory=lambda: RateLimiter(limit=20, window_seconds=60), repr=False
+    )
 
 
-def context(settings: Settings, db: Database) -> DocumentsContext:
+def context(settings: Settings, db: Database, *, pool: ProcessPool | None = None) -> DocumentsContext:
     limit = settings.documents_max_upload_bytes
     return DocumentsContext(
-        settings=settings, db=db, store=LocalBlobStore(settings.files_dir / "blobs"), max_upload_bytes=limit
+        settings=settings,
+        db=db,
+        store=LocalBlobStore(settings.files_dir / "blobs"),
+        max_upload_bytes=limit,
+        pool=pool,
+        verify_limiter=RateLimiter(limit=settings.documents_verify_per_minute, window_seconds=60),
     )
 
 

@@ -4,6 +4,7 @@ timestamped, is revocation information embedded, and does the signature cover th
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from dataclasses import dataclass, field
@@ -13,16 +14,20 @@ from typing import Any
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from dgov.documents.signing import code_from_field
 from dgov.documents.storage import sha256_of
+from dgov.kernel.errors import FieldError, ValidationFailed
+from dgov.pki import TrustMaterial
 
-# pyHanko logs every failed validation with a traceback; a tampered or revoked document is an answer
-# this module reports, not an error of the node.
+# pyHanko logs every failed validation (and every suspicious incremental update) with a traceback; a
+# tampered or revoked document is an answer this module reports, not an error of the node.
 logging.getLogger("pyhanko.sign.validation.generic_cms").setLevel(logging.CRITICAL)
+logging.getLogger("pyhanko.sign.diff_analysis").setLevel(logging.CRITICAL)
 
 
 def N_(message: str) -> str:
@@ -91,15 +96,43 @@ def _has_dss(reader: PdfFileReader) -> bool:
     return bool(dss.get("/OCSPs") or dss.get("/CRLs"))
 
 
-async def check(data: bytes, vc: ValidationContext) -> Verdict:
+def too_many_signatures(limit: int) -> ValidationFailed:
+    return ValidationFailed(
+        "The document cannot be verified",
+        errors=[
+            FieldError(
+                ("file",),
+                "The document has more than {limit} signature fields; it is not verified",
+                {"limit": limit},
+            )
+        ],
+    )
+
+
+def _count_signature_fields(reader: PdfFileReader, limit: int) -> int:
+    """Signature fields, counted up to limit + 1: each one costs a validation and a comparison of every
+    later revision (200 fields pointing at one signature took 10 s), so a file with more is refused
+    before anything is validated."""
+    count = 0
+    for _field in enumerate_sig_fields(reader, filled_status=None):
+        count += 1
+        if count > limit:
+            break
+    return count
+
+
+async def check(data: bytes, vc: ValidationContext, *, max_signatures: int | None = None) -> Verdict:
+    """The verdict on `data`; ValidationFailed when it has more than `max_signatures` signature fields."""
     verdict = Verdict(valid=False, sha256=sha256_of(data))
     if not data.startswith(b"%PDF-"):
         verdict.reason_codes.append("not_pdf")
         return verdict
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
+        if max_signatures is not None and _count_signature_fields(reader, max_signatures) > max_signatures:
+            raise too_many_signatures(max_signatures)
         sigs = reader.embedded_regular_signatures
-    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (PdfError, ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
         del exc
         verdict.reason_codes.append("damaged")
         return verdict
@@ -154,3 +187,9 @@ async def check(data: bytes, vc: ValidationContext) -> Verdict:
     verdict.reason_codes = list(dict.fromkeys(verdict.reason_codes))
     verdict.valid = not verdict.reason_codes
     return verdict
+
+
+def check_in_worker(data: bytes, material: TrustMaterial, max_signatures: int) -> Verdict:
+    """`check` in a worker process (see kernel/workers.py): the validation context is rebuilt from DER,
+    as pyHanko's does not pickle."""
+    return asyncio.run(check(data, material.context(), max_signatures=max_signatures))

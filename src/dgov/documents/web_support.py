@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from dgov.documents.rules import Holder
 from dgov.documents.service import DocumentsContext, context
-from dgov.kernel.errors import FieldError, ValidationFailed
+from dgov.kernel.errors import FieldError, TooManyRequests, ValidationFailed
 from dgov.web.deps import get_runtime
 
 
@@ -18,8 +18,21 @@ def ctx_of(request: Request) -> DocumentsContext:
     rt = get_runtime(request)
     ctx = rt.extras.get("documents")
     if not isinstance(ctx, DocumentsContext) or ctx.db is not rt.db:
-        ctx = rt.extras["documents"] = context(rt.settings, rt.db)
+        ctx = rt.extras["documents"] = context(rt.settings, rt.db, pool=rt.pool)
     return ctx
+
+
+def limit_verification(request: Request, ctx: DocumentsContext) -> None:
+    """Anonymous verification costs CPU: a client address gets a fixed number per minute, checked
+    before the body is read."""
+    address = request.client.host if request.client else "unknown"
+    wait = ctx.verify_limiter.hit(address)
+    if wait is not None:
+        raise TooManyRequests(
+            "Too many verifications from your address. Try again in {seconds} seconds.",
+            params={"seconds": wait},
+            extra={"retry_after": wait},
+        )
 
 
 def holder_of(login: Any) -> Holder | None:

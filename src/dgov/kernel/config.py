@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     request_max_multipart_bytes: int = Field(default=41 * 1024 * 1024, ge=1024)
     # A request body must arrive within this many seconds (a stalled client holds memory): then 408.
     request_body_timeout_seconds: float = Field(default=30, gt=0)
+    # Verifying a signed PDF (anonymous): largest file, most signature fields, time budget per file,
+    # and requests per client address per minute. Documents this platform issues are well inside.
+    documents_verify_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    documents_verify_max_signatures: int = Field(default=20, ge=1)
+    documents_verify_timeout_seconds: float = Field(default=10.0, gt=0)
+    documents_verify_per_minute: int = Field(default=20, ge=1)
+    # Worker processes for CPU-bound work kept off the event loop (signature validation).
+    cpu_workers: int = Field(default=2, ge=1)
 
     @field_validator("data_dir", "assets_dir")
     @classmethod

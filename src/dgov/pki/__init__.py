@@ -6,10 +6,12 @@ Other domains import only from here.
 from dgov.pki.agencies import Agency, agencies, agency
 from dgov.pki.material import (
     SigningMaterial,
+    TrustMaterial,
     ca_certificate,
     certificate_status,
     root_certificate_pem,
     signing_material,
+    trust_material,
     validation_context,
 )
 from dgov.pki.service import (
@@ -27,6 +29,7 @@ __all__ = [
     "CertInfo",
     "NodeTimeStamper",
     "SigningMaterial",
+    "TrustMaterial",
     "agencies",
     "agency",
     "ca_certificate",
@@ -38,5 +41,6 @@ __all__ = [
     "root_certificate_pem",
     "rotate_agency_certificate",
     "signing_material",
+    "trust_material",
     "validation_context",
 ]

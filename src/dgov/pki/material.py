@@ -132,6 +132,34 @@ async def signing_material(settings: Settings, db: Database, agency_code: str) -
     )
 
 
+@dataclass(frozen=True)
+class TrustMaterial:
+    """What a (non-fetching) validation context is made of, as DER bytes. pyHanko's ValidationContext
+    does not survive pickling, so verification in a worker process gets this and builds its own."""
+
+    roots: tuple[bytes, ...]
+    others: tuple[bytes, ...]
+    crls: tuple[bytes, ...]
+
+    def context(self) -> ValidationContext:
+        return ValidationContext(
+            trust_roots=[asn1_x509.Certificate.load(d) for d in self.roots],
+            other_certs=[asn1_x509.Certificate.load(d) for d in self.others],
+            crls=list(self.crls),
+            allow_fetching=False,
+            revocation_mode="require",
+        )
+
+
+async def trust_material(settings: Settings, db: Database) -> TrustMaterial:
+    """The root to trust, the issuing CA and fresh CRLs, as the database has them now."""
+    state = await _snapshot(settings, db)
+    root, issuing = _hierarchy(state)
+    return TrustMaterial(
+        roots=(root.der,), others=(issuing.der,), crls=tuple(crl_from(state, settings, ca) for ca in CA_NAMES)
+    )
+
+
 async def validation_context(settings: Settings, db: Database, *, fetch: bool = False) -> ValidationContext:
     """For verifying documents: trusts only the root; certificate status from the database as it is now
     (a revoked agency certificate shows as revoked). With `fetch=True`, status and missing CA
@@ -148,13 +176,9 @@ async def validation_context(settings: Settings, db: Database, *, fetch: bool = 
             # "too new" and the check fails on a slow network or a busy node.
             time_tolerance=FETCH_TOLERANCE,
         )
-    return ValidationContext(
-        trust_roots=[to_asn1(root)],
-        other_certs=[to_asn1(issuing)],
-        crls=[crl_from(state, settings, ca) for ca in CA_NAMES],
-        allow_fetching=False,
-        revocation_mode="require",
-    )
+    return TrustMaterial(
+        roots=(root.der,), others=(issuing.der,), crls=tuple(crl_from(state, settings, ca) for ca in CA_NAMES)
+    ).context()
 
 
 async def root_certificate_pem(settings: Settings, db: Database) -> bytes:

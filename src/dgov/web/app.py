@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from dgov import __version__
 from dgov.domains import domain_modules
 from dgov.kernel.config import Settings, get_settings
+from dgov.kernel.files import private_umask
 from dgov.kernel.keys import ensure_secret
 from dgov.web import errors, ops, pages
 from dgov.web.limits import RequestLimitsMiddleware
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        private_umask()  # also when started by uvicorn directly rather than `dgov serve`
         rt = runtime or Runtime.build(settings)
         app.state.runtime = rt
         if settings.outbox_in_process:

@@ -134,6 +134,8 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         detail=detail,
         code=exc.code,
         errors=_field_errors(exc.errors) or None,
+        # A throttled or busy answer says when to come back (RFC 9110 Retry-After, in seconds).
+        headers={"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else None,
     )
 
 

@@ -17,6 +17,7 @@ from dgov.kernel.db import make_engine
 from dgov.kernel.keys import NodeKey, ensure_node_key, ensure_secret
 from dgov.kernel.outbox import Dispatcher
 from dgov.kernel.uow import Database
+from dgov.kernel.workers import ProcessPool
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Runtime:
     node_key: NodeKey
     dispatcher: Dispatcher
     secret: str = ""
+    # CPU-bound jobs (signature validation) run here, off the event loop; processes start on first use.
+    pool: ProcessPool = field(default_factory=ProcessPool)
     # Per-domain objects built once per process (e.g. identity's context), keyed by domain name.
     extras: dict[str, Any] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -50,7 +53,14 @@ class Runtime:
             if settings.secret_key
             else ensure_secret(settings.keys_dir)
         )
-        return cls(settings=settings, db=db, node_key=key, dispatcher=dispatcher, secret=secret)
+        return cls(
+            settings=settings,
+            db=db,
+            node_key=key,
+            dispatcher=dispatcher,
+            secret=secret,
+            pool=ProcessPool(workers=settings.cpu_workers),
+        )
 
     def start_background(self) -> None:
         self._stop.clear()
@@ -71,5 +81,6 @@ class Runtime:
         for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        await self.pool.close()
         if self.db.engine is not None:
             await self.db.engine.dispose()
