@@ -67,50 +67,60 @@ def _stored_prefill(d: Dossier) -> tuple[dict[str, Any], set[str]]:
     return values, readonly
 
 
-async def _create_draft(rt: Runtime, applicant: Applicant, proc: Procedure, key: str) -> Dossier:
+async def _draft_values(
+    rt: Runtime, applicant: Applicant, proc: Procedure, key: str, dossier_id: uuid.UUID
+) -> dict[str, Any]:
+    """A new draft's row: what the registries already know, read through the exchange."""
     p = applicant.principal
-    require(p, "eservices.dossier.create")
-    dossier_id = new_id()
     found = await prefill.collect(rt, proc, id_number=applicant.id_number, reference=f"draft-{dossier_id}")
     sources = {path: {**src.as_dict(), "value": found.values[path]} for path, src in found.sources.items()}
     now = clock.now()
+    return {
+        "id": dossier_id,
+        "code": None,
+        "procedure_id": proc.id,
+        "procedure_digest": proc.digest,
+        "agency_code": proc.agency["code"],
+        "agency_member": proc.agency["member"],
+        "applicant_account": p.account_id,
+        "applicant_id_number": applicant.id_number,
+        "applicant_name": applicant.full_name,
+        "on_behalf_of": p.acting_for,
+        "commune_code": found.commune_code,
+        "province_code": found.province_code,
+        "status": dossiers.DRAFT,
+        "idempotency_key": key,
+        "data": forms.initial(proc, found.values),
+        "sources": sources,
+        "attachments": [],
+        "results": [],
+        "created_at": now,
+        "updated_at": now,
+        "submitted_at": None,
+        "due_date": None,
+        "closed_at": None,
+        "rating": None,
+        "rating_comment": None,
+    }
+
+
+async def _create_draft(
+    rt: Runtime, applicant: Applicant, proc: Procedure, key: str, dossier_id: uuid.UUID | None = None
+) -> Dossier:
+    p = applicant.principal
+    require(p, "eservices.dossier.create")
+    dossier_id = dossier_id or new_id()
+    # The prefill is read again here, never taken from the page: what the browser shows is only a preview.
+    row = await _draft_values(rt, applicant, proc, key, dossier_id)
     async with rt.db.uow() as uow:
-        await uow.session.execute(
-            t_dossiers.insert().values(
-                id=dossier_id,
-                code=None,
-                procedure_id=proc.id,
-                procedure_digest=proc.digest,
-                agency_code=proc.agency["code"],
-                agency_member=proc.agency["member"],
-                applicant_account=p.account_id,
-                applicant_id_number=applicant.id_number,
-                applicant_name=applicant.full_name,
-                on_behalf_of=p.acting_for,
-                commune_code=found.commune_code,
-                province_code=found.province_code,
-                status=dossiers.DRAFT,
-                idempotency_key=key,
-                data=forms.initial(proc, found.values),
-                sources=sources,
-                attachments=[],
-                results=[],
-                created_at=now,
-                updated_at=now,
-                submitted_at=None,
-                due_date=None,
-                closed_at=None,
-                rating=None,
-                rating_comment=None,
-            )
-        )
+        await uow.session.execute(t_dossiers.insert().values(**row))
         uow.audit(
             audit_by(
                 p,
                 action="eservices.dossier.draft",
                 object_type="dossier",
                 object_id=f"draft-{dossier_id}",
-                details={"procedure": proc.id, "prefilled": sorted(found.values)},
+                details={"procedure": proc.id, "prefilled": sorted(row["sources"])},
             )
         )
         try:
@@ -127,21 +137,59 @@ async def open_draft(rt: Runtime, applicant: Applicant, procedure_id: str) -> Do
     p = applicant.principal
     require(p, "eservices.dossier.create")
     async with rt.db.uow(readonly=True) as uow:
-        row = (
-            await uow.session.execute(
-                select(t_dossiers.c.id)
-                .where(
-                    t_dossiers.c.applicant_account == p.account_id,
-                    t_dossiers.c.procedure_id == proc.id,
-                    t_dossiers.c.status == dossiers.DRAFT,
-                )
-                .order_by(t_dossiers.c.created_at.desc())
-                .limit(1)
-            )
-        ).first()
-        if row is not None:
-            return await dossiers.get(uow, row[0])
+        existing = await _latest_draft(uow, p, proc)
+    if existing is not None:
+        return existing
     return await _create_draft(rt, applicant, proc, new_key())
+
+
+async def draft_or_preview(rt: Runtime, applicant: Applicant, procedure_id: str) -> Dossier:
+    """What the form page shows: the applicant's open draft of this procedure, or else an unsaved preview
+    (prefilled, with a fresh id and key) — a GET stores nothing; the first POST creates the draft."""
+    proc = procedure(procedure_id)
+    p = applicant.principal
+    require(p, "eservices.dossier.create")
+    async with rt.db.uow(readonly=True) as uow:
+        existing = await _latest_draft(uow, p, proc)
+    if existing is not None:
+        return existing
+    return Dossier(**await _draft_values(rt, applicant, proc, new_key(), new_id()))
+
+
+async def draft_for_post(
+    rt: Runtime, applicant: Applicant, procedure_id: str, draft_id: uuid.UUID, key: str
+) -> Dossier:
+    """The draft a posted form is about: the applicant's own, or — on the first POST after a preview —
+    created now under the id and key the page carried (a racing second POST finds the first one's)."""
+    proc = procedure(procedure_id)
+    p = applicant.principal
+    require(p, "eservices.dossier.create")
+    async with rt.db.uow(readonly=True) as uow:
+        exists = await uow.session.scalar(select(t_dossiers.c.id).where(t_dossiers.c.id == draft_id))
+        if exists is not None:
+            return await load_own(uow, p, draft_id)
+    try:
+        # A page posted without a key (e.g. only to pick a child) gets one; submission sets its own.
+        return await _create_draft(rt, applicant, proc, _check_key(key) if key else new_key(), draft_id)
+    except Conflict:
+        async with rt.db.uow(readonly=True) as uow:
+            return await load_own(uow, p, draft_id)
+
+
+async def _latest_draft(uow: UnitOfWork, p: Principal, proc: Procedure) -> Dossier | None:
+    row = (
+        await uow.session.execute(
+            select(t_dossiers.c.id)
+            .where(
+                t_dossiers.c.applicant_account == p.account_id,
+                t_dossiers.c.procedure_id == proc.id,
+                t_dossiers.c.status == dossiers.DRAFT,
+            )
+            .order_by(t_dossiers.c.created_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return await dossiers.get(uow, row[0]) if row is not None else None
 
 
 async def children_for(rt: Runtime, applicant: Applicant, d: Dossier) -> list[prefill.Child]:
