@@ -48,9 +48,9 @@ from dgov.kernel import clock
 from dgov.kernel.audit import AuditEntry
 from dgov.kernel.calendar import default_calendar
 from dgov.kernel.clock import VN_TZ
-from dgov.kernel.logging import guard_library_loggers
 from dgov.kernel.errors import Conflict, NotFound, ValidationFailed
 from dgov.kernel.ids import new_id
+from dgov.kernel.logging import guard_library_loggers
 from dgov.kernel.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
