@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from dgov.eservices import dossiers, dossiers_attachments, forms, prefill
+from dgov.eservices import declarations, dossiers, dossiers_attachments, forms, prefill, relations
 from dgov.eservices.catalogue import Procedure, procedure
 from dgov.eservices.dossiers import Dossier
 from dgov.eservices.models import dossiers as t_dossiers
@@ -324,25 +324,47 @@ async def submit(
                 draft_id = (await _create_draft(rt, applicant, proc, key)).id
             except Conflict:  # the same key was used a moment ago by a racing request
                 return await submit(rt, applicant, procedure_id, data, idempotency_key=key)
-    async with db.uow() as uow:
+    async with db.uow(readonly=True) as uow:
         d = await load_own(uow, p, draft_id)
-        if d.procedure_id != proc.id:
-            raise Conflict("This draft belongs to another procedure")
-        if d.status not in (dossiers.DRAFT, dossiers.SUPPLEMENT_REQUESTED):
-            if d.idempotency_key == key:
-                return d  # already submitted with this very form: the same dossier again
-            raise Conflict("This dossier was already submitted")
-        values, readonly = _stored_prefill(d)
-        clean = forms.authoritative(data, values, readonly)
-        errors = forms.validate(proc, clean) + _missing_documents(proc, d)
-        if errors:
-            raise ValidationFailed(errors=errors)
+    if d.procedure_id != proc.id:
+        raise Conflict("This draft belongs to another procedure")
+    if d.status not in (dossiers.DRAFT, dossiers.SUPPLEMENT_REQUESTED):
+        if d.idempotency_key == key:
+            return d  # already submitted with this very form: the same dossier again
+        raise Conflict("This dossier was already submitted")
+    values, readonly = _stored_prefill(d)
+    clean = forms.authoritative(data, values, readonly)
+    errors = forms.validate(proc, clean) + _missing_documents(proc, d)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    resubmission = d.status == dossiers.SUPPLEMENT_REQUESTED
+    # Everyone the dossier names is resolved against the registries, through the exchange, before
+    # anything is submitted (outside the write transaction: these are signed calls to other agencies).
+    checked = await relations.check(rt, proc, applicant.id_number, clean, reference=d.ref)
+    errors = list(checked.errors)
+    if resubmission:  # the process is running: it cannot stop to wait for someone's confirmation
+        errors += [FieldError(w.loc, relations.NO_WAITING) for w in checked.declarations]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    async with db.uow() as uow:
         await uow.session.execute(
             update(t_dossiers)
             .where(t_dossiers.c.id == d.id, t_dossiers.c.status == d.status)
             .values(data=clean, idempotency_key=key)
         )
-        resubmission = d.status == dossiers.SUPPLEMENT_REQUESTED
+        uow.audit(
+            audit_by(
+                p,
+                action="eservices.dossier.relations_checked",
+                object_type="dossier",
+                object_id=d.ref,
+                details={
+                    "resolved": sorted(checked.resolved),
+                    "legal_basis": checked.bases,
+                    "to_confirm": sorted(f"{w.kind}:{w.role}" for w in checked.declarations),
+                },
+            )
+        )
         try:
             if not resubmission:
                 d = await dossiers.assign_code(uow, d, actor=p)
@@ -350,7 +372,12 @@ async def submit(
                 uow, d.id, dossiers.SUBMITTED, actor=p, actor_name=applicant.full_name
             )
             if not resubmission:
-                await dossiers.workflow_module().start(uow, d)
+                if checked.declarations:
+                    # Nothing may be written to the named people's records before they confirm: the
+                    # process starts with the last confirmation (`declarations.decide`).
+                    await declarations.record(uow, d, checked.declarations, p)
+                else:
+                    await dossiers.workflow_module().start(uow, d)
             await uow.commit()
         except Conflict:
             await uow.rollback()
