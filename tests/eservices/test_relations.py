@@ -259,3 +259,25 @@ async def test_the_father_confirms_on_his_own_page(mrt: Runtime, client: AsyncCl
     r = await client.post(f"/xac-nhan/{m.group(1)}", data={"csrftoken": token.group(1), "answer": "confirm"})
     assert r.status_code == 303
     assert (await _state(mrt, d.id))[1] == 1
+
+
+async def test_a_marriage_needs_two_unmarried_people_as_recorded(rt: Runtime) -> None:
+    an = Applicant(citizen(uuid.UUID("0190aaaa-0000-7000-8000-000000000001")), AN, "Nguyễn Văn An")
+    d = await dossiers_citizen.open_draft(rt, an, "marriage-registration")
+    data = {k: dict(v) for k, v in d.data.items()}
+    data["partner"] = {
+        "full_name": "Lê Văn Cường",
+        "id_number": CUONG,
+        "birth_date": "1985-11-03",  # one day off
+        "nationality": "VN",
+        "residence": "Số 45 đường Lê Lợi",
+    }
+    data["ceremony"] = {"preferred_date": "2026-12-20"}
+    with pytest.raises(ValidationFailed) as exc:
+        await dossiers_citizen.submit(
+            rt, an, "marriage-registration", data, idempotency_key="m1", draft_id=d.id
+        )
+    got = {e.loc: e.message for e in exc.value.errors}
+    assert got[("partner", "birth_date")].startswith("The date of birth does not match")
+    assert got[("applicant", "id_number")] == "You are married according to the population registry"
+    assert (await _state(rt, d.id))[:2] == ("draft", 0)
