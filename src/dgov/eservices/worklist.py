@@ -150,15 +150,11 @@ async def assignees(db: Database, actor: Principal, items: list[WorkItem]) -> li
     seen: dict[str, OfficialEntry] = {}
     async with db.uow(readonly=True) as uow:
         for key in {
-            (w.role, w.agency, w.unit) for w in items if w.agency != "citizen" and _can_assign(actor, w)
+            (w.role, w.agency, w.unit) for w in items if w.agency != "citizen" and _assign_rule(actor, w)
         }:
             for o in await officials_holding(uow, role=key[0], agency=key[1], unit=key[2]):
                 seen.setdefault(o.ref, o)
     return sorted(seen.values(), key=lambda o: (o.full_name, o.ref))
-
-
-def _can_assign(actor: Principal, item: WorkItem) -> bool:
-    return _assign_rule(actor, item)
 
 
 async def assign(db: Database, actor: Principal, item_ids: list[uuid.UUID], assignee: str) -> list[WorkItem]:
