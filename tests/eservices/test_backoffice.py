@@ -31,21 +31,31 @@ def _ctx(rt: Runtime) -> IdentityContext:
     return ctx
 
 
-async def _official(rt: Runtime, http: AsyncClient, username: str, agency: str, role: str, unit: str) -> None:
-    await id_service.add_official(
+async def _official(
+    rt: Runtime,
+    http: AsyncClient | None,
+    username: str,
+    agency: str,
+    role: str,
+    unit: str,
+    full_name: str = "Cán bộ thử",
+) -> str:
+    account = await id_service.add_official(
         _ctx(rt),
         SYSTEM,
         username=username,
-        full_name="Cán bộ thử",
+        full_name=full_name,
         agency=agency,
         role=role,
         unit=unit,
         password=PASSWORD,
     )
-    step = await login_uc.password_step(
-        _ctx(rt), identifier=username, password=PASSWORD, ip=None, user_agent=None
-    )
-    http.cookies.set("dgov_session", step.token)
+    if http is not None:
+        step = await login_uc.password_step(
+            _ctx(rt), identifier=username, password=PASSWORD, ip=None, user_agent=None
+        )
+        http.cookies.set("dgov_session", step.token)
+    return f"official:{account.id}"
 
 
 def text(r: Response) -> str:
@@ -116,15 +126,31 @@ async def test_queues_dossier_view_and_actions(
 
 async def test_bulk_assignment_page(client: AsyncClient, runtime: Runtime, families: Database) -> None:
     d1, d2 = await _bundle(runtime), await _bundle(runtime)
+    colleague = await _official(
+        runtime, None, "cutru.dongnghiep", "BCA", "residence_officer", "00004", "Phạm Thị Đồng Nghiệp"
+    )
+    await _official(runtime, None, "cutru.xa.khac", "BCA", "residence_officer", "26740", "Võ Văn Xã Khác")
     await _official(runtime, client, "cutru.test", "BCA", "residence_officer", "00004")
     r = await client.get("/can-bo")
     token = csrf(r)
+    # The assignee is picked by name from the officials who may do the task; the id is what is sent.
+    picker = re.search(r'<select id="assignee" name="assignee".*?</select>', r.text, re.S)
+    assert picker, r.text[:3000]
+    assert f'<option value="{colleague}"' in picker.group(0) and "Phạm Thị Đồng Nghiệp" in picker.group(0)
+    assert "Võ Văn Xã Khác" not in picker.group(0)  # another commune's officer is not offered
     ids = [str((await _items(runtime.db, d.id))["BCA"].id) for d in (d1, d2)]
+    # A made-up id is refused with a field error; nothing changes.
     r = await client.post(
         "/can-bo/giao", data={"items": ids, "assignee": "official:dong-nghiep", "csrftoken": token}
     )
+    assert r.status_code == 422 and 'id="assignee-error"' in r.text
+    assert {(await _items(runtime.db, d.id))["BCA"].assignee for d in (d1, d2)} == {None}
+    r = await client.post("/can-bo/giao", data={"items": ids, "assignee": colleague, "csrftoken": token})
     assert r.status_code == 303
-    assert {(await _items(runtime.db, d.id))["BCA"].assignee for d in (d1, d2)} == {"official:dong-nghiep"}
+    assert {(await _items(runtime.db, d.id))["BCA"].assignee for d in (d1, d2)} == {colleague}
+    # The queue shows the assignee's name, not an id.
+    queue = text(await client.get("/can-bo"))
+    assert "Phạm Thị Đồng Nghiệp" in queue and colleague not in queue
 
 
 async def test_a_citizen_is_refused_the_back_office(

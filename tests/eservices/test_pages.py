@@ -109,6 +109,32 @@ async def test_the_form_is_prefilled_with_sources_and_read_only_values(
     assert hidden(r, "idempotency_key")
 
 
+async def test_showing_the_form_stores_nothing_the_first_post_creates_the_draft(
+    rt: Runtime, client: AsyncClient
+) -> None:
+    await login_binh(rt, client)
+
+    async def rows() -> list[dict[str, object]]:
+        async with rt.db.uow(readonly=True) as uow:
+            return [dict(r) for r in (await uow.session.execute(select(t_dossiers))).mappings().all()]
+
+    first = await client.get(FORM)
+    again = await client.get(FORM)
+    assert first.status_code == again.status_code == 200
+    assert await rows() == []  # a GET (a link followed, a prefetch) leaves no draft behind
+    draft_id = hidden(first, "draft_id")
+    r = await client.post(FORM, data={**typed(first), "action": "save", "father.id_number": "079085001234"})
+    assert r.status_code == 200, r.text
+    saved = await rows()
+    assert [(str(x["id"]), x["status"]) for x in saved] == [(draft_id, "draft")]
+    # The prefill was read again on the server, not taken from the page.
+    assert saved[0]["data"]["father"]["id_number"] == "001090012345"
+    assert saved[0]["data"]["child"]["given_name"] == "Minh"
+    # From now on the page shows that draft.
+    assert hidden(await client.get(FORM), "draft_id") == draft_id
+    assert len(await rows()) == 1
+
+
 async def test_errors_are_listed_and_linked_to_their_fields(rt: Runtime, client: AsyncClient) -> None:
     await login_binh(rt, client)
     form = await client.get(FORM)

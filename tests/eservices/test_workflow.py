@@ -178,15 +178,36 @@ async def test_reject_with_reason_ends_the_dossier(runtime: Runtime, families: D
     assert all(w.status != "open" for w in await _items(db, d.id))
 
 
+async def _colleague(rt: Runtime, username: str, agency: str, role: str, unit: str) -> str:
+    """A real official account (the assignee must be one); its ref, as the queue names it."""
+    from dgov.identity import SYSTEM
+    from dgov.identity import service as id_service
+    from dgov.identity.context import IdentityContext
+
+    ctx = IdentityContext(db=rt.db, secret=rt.secret, issuer=rt.settings.issuer)
+    account = await id_service.add_official(
+        ctx,
+        SYSTEM,
+        username=username,
+        full_name=f"Cán bộ {username}",
+        agency=agency,
+        role=role,
+        unit=unit,
+        password="Mật-khẩu-cán-bộ-2026!",
+    )
+    return f"official:{account.id}"
+
+
 async def test_bulk_assignment_is_all_or_nothing(runtime: Runtime, families: Database) -> None:
     db = runtime.db
     await _deploy(db, "birth_registration")
     a, b = await _submit(runtime), await _submit(runtime)
     ia, ib = (await _items(db, a.id))[0], (await _items(db, b.id))[0]
+    colleague = await _colleague(runtime, "motcua.dongnghiep", "UBND-00004", "one_stop_officer", "00004")
     with pytest.raises(Forbidden):
-        await worklist.assign(db, CUTRU, [ia.id, ib.id], "official:x")
-    done = await worklist.assign(db, ONE_STOP, [ia.id, ib.id], "official:colleague")
-    assert {w.assignee for w in done} == {"official:colleague"}
+        await worklist.assign(db, CUTRU, [ia.id, ib.id], colleague)
+    done = await worklist.assign(db, ONE_STOP, [ia.id, ib.id], colleague)
+    assert {w.assignee for w in done} == {colleague}
     mine = Principal(
         kind="official",
         account_id=None,
@@ -194,6 +215,36 @@ async def test_bulk_assignment_is_all_or_nothing(runtime: Runtime, families: Dat
         roles=(RoleGrant("UBND-00004", "one_stop_officer", "00004"),),
     )
     assert await worklist.queue(db, mine, worklist.QueueFilter(status="mine")) == []
+
+
+async def test_assignment_stays_in_the_unit_and_goes_to_an_eligible_official(
+    runtime: Runtime, families: Database
+) -> None:
+    db = runtime.db
+    await _deploy(db, "birth_registration")
+    d = await _submit(runtime)
+    [item] = await _items(db, d.id)
+    assert (item.agency, item.unit) == ("UBND", "00004")
+    right = await _colleague(runtime, "motcua.badinh", "UBND-00004", "one_stop_officer", "00004")
+    elsewhere = await _colleague(runtime, "motcua.khac", "UBND-26740", "one_stop_officer", "26740")
+    other_role = await _colleague(runtime, "hotich.badinh2", "BTP", "civil_status_officer", "00004")
+    # An agency admin of another commune has no say over this commune's task.
+    admin_elsewhere = official("UBND-26740", "agency_admin", "26740")
+    with pytest.raises(Forbidden):
+        await worklist.assign(db, admin_elsewhere, [item.id], right)
+    # A made-up id, an official of another unit, one without the task's role: refused, nothing changes.
+    admin_here = official("UBND-00004", "agency_admin", "00004")
+    for bad in ("official:made-up", f"official:{uuid.uuid4()}", elsewhere, other_role, "citizen:x"):
+        with pytest.raises(ValidationFailed) as exc:
+            await worklist.assign(db, admin_here, [item.id], bad)
+        assert [e.loc for e in exc.value.errors] == [("assignee",)]
+    [unchanged] = await _items(db, d.id)
+    assert (unchanged.status, unchanged.assignee) == ("open", None)
+    # The eligible official is offered by name and accepted.
+    offered = await worklist.assignees(db, admin_here, [unchanged])
+    assert [(o.ref, o.full_name) for o in offered] == [(right, "Cán bộ motcua.badinh")]
+    [done] = await worklist.assign(db, admin_here, [item.id], right)
+    assert (done.status, done.assignee) == ("claimed", right)
 
 
 async def test_the_sla_timer_fires_when_the_clock_passes_the_due_date(

@@ -7,7 +7,8 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from dgov import pki
 from dgov.documents import render, signing, uploads
@@ -108,10 +109,63 @@ async def store_issued(
         raise ValidationFailed(
             errors=[FieldError(("holders",), "A holder must be a 12-digit personal ID number")]
         )
+    if dossier_code:
+        # One document per (dossier, template): a retried or doubled step gets the one already issued.
+        already = await _issued_for(ctx, dossier_code, tmpl.name)
+        if already is not None:
+            return already
     now = clock.now()
     code = new_code(tmpl.code_prefix, now.astimezone(signing.VIETNAM_TIME).year)
     pdf = await issue_pdf(ctx, tmpl, data, agency=agency_code, code=code, issued_at=now)
     ctx.store.put(pdf)
+    try:
+        return await _store(
+            ctx, actor, tmpl, data, pdf, code, now, holders, agency_code, unit, dossier_code, legal_basis
+        )
+    except IntegrityError:
+        # Two issuers raced past the check: the unique constraint let one commit; this one signed for
+        # nothing and answers with the winner's document.
+        if dossier_code:
+            winner = await _issued_for(ctx, dossier_code, tmpl.name)
+            if winner is not None:
+                return winner
+        raise
+
+
+async def _issued_for(ctx: DocumentsContext, dossier_code: str, template_name: str) -> IssuedDocument | None:
+    async with ctx.db.uow(readonly=True) as uow:
+        row = (
+            await uow.session.execute(
+                select(documents.c.id, documents.c.code).where(
+                    documents.c.dossier_code == dossier_code, documents.c.template == template_name
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        holders = tuple(
+            await uow.session.scalars(
+                select(wallet.c.holder_id).where(wallet.c.document_id == row.id).order_by(wallet.c.added_at)
+            )
+        )
+    info = await get_document(ctx, row.code)
+    return IssuedDocument(document=info, pdf=ctx.store.get(info.sha256), holders=holders)
+
+
+async def _store(
+    ctx: DocumentsContext,
+    actor: Principal,
+    tmpl: Template,
+    data: dict[str, Any],
+    pdf: bytes,
+    code: str,
+    now: datetime,
+    holders: list[str],
+    agency_code: str,
+    unit: str | None,
+    dossier_code: str | None,
+    legal_basis: str | None,
+) -> IssuedDocument:
     async with ctx.db.uow() as uow:
         doc_id, digest = await insert_document(
             uow,

@@ -47,7 +47,12 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
 
-    __table_args__ = (Index("ix_documents_documents_subject", "subject_id"),)
+    __table_args__ = (
+        Index("ix_documents_documents_subject", "subject_id"),
+        # One document per dossier and template: a retried or doubled service task cannot issue a second
+        # signed certificate for the same dossier (NULL dossier codes, e.g. uploads, never collide).
+        UniqueConstraint("dossier_code", "template", name="uq_documents_documents_dossier_template"),
+    )
 
 
 class DocumentVersion(Base):

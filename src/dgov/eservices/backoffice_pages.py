@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from dgov.eservices import catalogue, dossiers, dossiers_citizen, worklist
 from dgov.eservices.pages_support import STATUS_NAMES
 from dgov.eservices.workflow_models import WorkItem
-from dgov.identity import Principal, can, current_principal
+from dgov.identity import Principal, can, current_principal, official_names
 from dgov.kernel import clock
 from dgov.kernel.clock import VN_TZ
 from dgov.kernel.errors import FieldError, Forbidden, NotFound, ValidationFailed
@@ -99,7 +99,7 @@ def _procedure_name(pid: str) -> str:
         return pid
 
 
-def _row(w: WorkItem, p: Principal) -> dict[str, Any]:
+def _row(w: WorkItem, p: Principal, names: dict[str, str]) -> dict[str, Any]:
     now = clock.now()
     return {
         "id": w.id,
@@ -110,7 +110,7 @@ def _row(w: WorkItem, p: Principal) -> dict[str, Any]:
         "branch": w.branch,
         "status": w.status,
         "status_name": _state(w.status),
-        "assignee": w.assignee or "",
+        "assignee": names.get(w.assignee or "", w.assignee or ""),
         "mine": w.assignee == p.ref,
         "due": _when(w.due_at),
         "overdue": w.overdue or (w.due_at is not None and w.due_at < now),
@@ -122,6 +122,12 @@ async def queue_page(request: Request) -> Response:
     p = await _official(request)
     if p is None:
         return _login(request)
+    return await _queue_page(request, p)
+
+
+async def _queue_page(
+    request: Request, p: Principal, *, error: str | None = None, status_code: int = 200
+) -> Response:
     q = request.query_params
     status = q.get("status") if q.get("status") in STATUSES else None
     due_before = None
@@ -133,13 +139,21 @@ async def queue_page(request: Request) -> Response:
         except ValueError:
             due_before = None
     flt = worklist.QueueFilter(procedure=q.get("procedure") or None, status=status, due_before=due_before)
-    items = await worklist.queue(get_runtime(request).db, p, flt)
+    db = get_runtime(request).db
+    items = await worklist.queue(db, p, flt)
     procedures = sorted({(pid, _procedure_name(pid)) for pid in catalogue.catalogue()}, key=lambda x: x[1])
+    # Tasks are given to officials picked by name from those who may do them; the id is what is sent.
+    people = await worklist.assignees(db, p, items)
+    names = {o.ref: o.full_name for o in people}
+    async with db.uow(readonly=True) as uow:
+        names.update(await official_names(uow, {w.assignee for w in items if w.assignee} - set(names)))
     return await page(
         request,
         "eservices/backoffice/queue.html",
         {
-            "items": [_row(w, p) for w in items],
+            "items": [_row(w, p, names) for w in items],
+            "assignees": [(o.ref, o.full_name) for o in people],
+            "assign_error": error,
             "procedures": procedures,
             "f": {
                 "procedure": flt.procedure or "",
@@ -149,6 +163,7 @@ async def queue_page(request: Request) -> Response:
             "statuses": STATUSES,
             "me": p.ref,
         },
+        status=status_code,
     )
 
 
@@ -176,7 +191,10 @@ async def bulk_assign(request: Request) -> Response:
     form = await request.form()
     ids = [_uuid(str(v)) for v in form.getlist("items")]
     assignee = str(form.get("assignee") or "")
-    await worklist.assign(get_runtime(request).db, p, ids, assignee)
+    try:
+        await worklist.assign(get_runtime(request).db, p, ids, assignee)
+    except ValidationFailed as exc:
+        return await _queue_page(request, p, error=_(exc.errors[0].message), status_code=422)
     return RedirectResponse("/can-bo", status_code=303)
 
 
@@ -224,8 +242,10 @@ async def _dossier_page(
             }
         )
     items = []
+    async with get_runtime(request).db.uow(readonly=True) as uow:
+        names = await official_names(uow, {w.assignee for w in view.items if w.assignee})
     for w in view.items:
-        row = _row(w, p)
+        row = _row(w, p, names)
         row.update(
             {
                 "outcome": _state(w.outcome) if w.outcome else "",

@@ -43,7 +43,9 @@ ACTOR = "system:eservices"
 LEGAL = {
     "civil_status": "Luật Hộ tịch 60/2014/QH13; Nghị định 63/2024/NĐ-CP",
     "population": "Luật Căn cước 26/2023/QH15; Nghị định 63/2024/NĐ-CP",
-    "residence": "Luật Cư trú 68/2020/QH14; Nghị định 63/2024/NĐ-CP",
+    # The newborn joins a parent's household on the basis that a minor resides with the parents (Art. 12
+    # cl. 1); any other head's consent is obtained before the process starts (eservices.relations).
+    "residence": "Luật Cư trú 68/2020/QH14 (Điều 12 khoản 1); Nghị định 63/2024/NĐ-CP",
     "health_insurance": "Luật Bảo hiểm y tế 25/2008/QH12 (sửa đổi); Nghị định 63/2024/NĐ-CP",
 }
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from dgov.eservices import dossiers, dossiers_attachments, forms, prefill
+from dgov.eservices import declarations, dossiers, dossiers_attachments, forms, prefill, relations
 from dgov.eservices.catalogue import Procedure, procedure
 from dgov.eservices.dossiers import Dossier
 from dgov.eservices.models import dossiers as t_dossiers
@@ -67,50 +67,60 @@ def _stored_prefill(d: Dossier) -> tuple[dict[str, Any], set[str]]:
     return values, readonly
 
 
-async def _create_draft(rt: Runtime, applicant: Applicant, proc: Procedure, key: str) -> Dossier:
+async def _draft_values(
+    rt: Runtime, applicant: Applicant, proc: Procedure, key: str, dossier_id: uuid.UUID
+) -> dict[str, Any]:
+    """A new draft's row: what the registries already know, read through the exchange."""
     p = applicant.principal
-    require(p, "eservices.dossier.create")
-    dossier_id = new_id()
     found = await prefill.collect(rt, proc, id_number=applicant.id_number, reference=f"draft-{dossier_id}")
     sources = {path: {**src.as_dict(), "value": found.values[path]} for path, src in found.sources.items()}
     now = clock.now()
+    return {
+        "id": dossier_id,
+        "code": None,
+        "procedure_id": proc.id,
+        "procedure_digest": proc.digest,
+        "agency_code": proc.agency["code"],
+        "agency_member": proc.agency["member"],
+        "applicant_account": p.account_id,
+        "applicant_id_number": applicant.id_number,
+        "applicant_name": applicant.full_name,
+        "on_behalf_of": p.acting_for,
+        "commune_code": found.commune_code,
+        "province_code": found.province_code,
+        "status": dossiers.DRAFT,
+        "idempotency_key": key,
+        "data": forms.initial(proc, found.values),
+        "sources": sources,
+        "attachments": [],
+        "results": [],
+        "created_at": now,
+        "updated_at": now,
+        "submitted_at": None,
+        "due_date": None,
+        "closed_at": None,
+        "rating": None,
+        "rating_comment": None,
+    }
+
+
+async def _create_draft(
+    rt: Runtime, applicant: Applicant, proc: Procedure, key: str, dossier_id: uuid.UUID | None = None
+) -> Dossier:
+    p = applicant.principal
+    require(p, "eservices.dossier.create")
+    dossier_id = dossier_id or new_id()
+    # The prefill is read again here, never taken from the page: what the browser shows is only a preview.
+    row = await _draft_values(rt, applicant, proc, key, dossier_id)
     async with rt.db.uow() as uow:
-        await uow.session.execute(
-            t_dossiers.insert().values(
-                id=dossier_id,
-                code=None,
-                procedure_id=proc.id,
-                procedure_digest=proc.digest,
-                agency_code=proc.agency["code"],
-                agency_member=proc.agency["member"],
-                applicant_account=p.account_id,
-                applicant_id_number=applicant.id_number,
-                applicant_name=applicant.full_name,
-                on_behalf_of=p.acting_for,
-                commune_code=found.commune_code,
-                province_code=found.province_code,
-                status=dossiers.DRAFT,
-                idempotency_key=key,
-                data=forms.initial(proc, found.values),
-                sources=sources,
-                attachments=[],
-                results=[],
-                created_at=now,
-                updated_at=now,
-                submitted_at=None,
-                due_date=None,
-                closed_at=None,
-                rating=None,
-                rating_comment=None,
-            )
-        )
+        await uow.session.execute(t_dossiers.insert().values(**row))
         uow.audit(
             audit_by(
                 p,
                 action="eservices.dossier.draft",
                 object_type="dossier",
                 object_id=f"draft-{dossier_id}",
-                details={"procedure": proc.id, "prefilled": sorted(found.values)},
+                details={"procedure": proc.id, "prefilled": sorted(row["sources"])},
             )
         )
         try:
@@ -127,21 +137,59 @@ async def open_draft(rt: Runtime, applicant: Applicant, procedure_id: str) -> Do
     p = applicant.principal
     require(p, "eservices.dossier.create")
     async with rt.db.uow(readonly=True) as uow:
-        row = (
-            await uow.session.execute(
-                select(t_dossiers.c.id)
-                .where(
-                    t_dossiers.c.applicant_account == p.account_id,
-                    t_dossiers.c.procedure_id == proc.id,
-                    t_dossiers.c.status == dossiers.DRAFT,
-                )
-                .order_by(t_dossiers.c.created_at.desc())
-                .limit(1)
-            )
-        ).first()
-        if row is not None:
-            return await dossiers.get(uow, row[0])
+        existing = await _latest_draft(uow, p, proc)
+    if existing is not None:
+        return existing
     return await _create_draft(rt, applicant, proc, new_key())
+
+
+async def draft_or_preview(rt: Runtime, applicant: Applicant, procedure_id: str) -> Dossier:
+    """What the form page shows: the applicant's open draft of this procedure, or else an unsaved preview
+    (prefilled, with a fresh id and key) — a GET stores nothing; the first POST creates the draft."""
+    proc = procedure(procedure_id)
+    p = applicant.principal
+    require(p, "eservices.dossier.create")
+    async with rt.db.uow(readonly=True) as uow:
+        existing = await _latest_draft(uow, p, proc)
+    if existing is not None:
+        return existing
+    return Dossier(**await _draft_values(rt, applicant, proc, new_key(), new_id()))
+
+
+async def draft_for_post(
+    rt: Runtime, applicant: Applicant, procedure_id: str, draft_id: uuid.UUID, key: str
+) -> Dossier:
+    """The draft a posted form is about: the applicant's own, or — on the first POST after a preview —
+    created now under the id and key the page carried (a racing second POST finds the first one's)."""
+    proc = procedure(procedure_id)
+    p = applicant.principal
+    require(p, "eservices.dossier.create")
+    async with rt.db.uow(readonly=True) as uow:
+        exists = await uow.session.scalar(select(t_dossiers.c.id).where(t_dossiers.c.id == draft_id))
+        if exists is not None:
+            return await load_own(uow, p, draft_id)
+    try:
+        # A page posted without a key (e.g. only to pick a child) gets one; submission sets its own.
+        return await _create_draft(rt, applicant, proc, _check_key(key) if key else new_key(), draft_id)
+    except Conflict:
+        async with rt.db.uow(readonly=True) as uow:
+            return await load_own(uow, p, draft_id)
+
+
+async def _latest_draft(uow: UnitOfWork, p: Principal, proc: Procedure) -> Dossier | None:
+    row = (
+        await uow.session.execute(
+            select(t_dossiers.c.id)
+            .where(
+                t_dossiers.c.applicant_account == p.account_id,
+                t_dossiers.c.procedure_id == proc.id,
+                t_dossiers.c.status == dossiers.DRAFT,
+            )
+            .order_by(t_dossiers.c.created_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return await dossiers.get(uow, row[0]) if row is not None else None
 
 
 async def children_for(rt: Runtime, applicant: Applicant, d: Dossier) -> list[prefill.Child]:
@@ -276,25 +324,47 @@ async def submit(
                 draft_id = (await _create_draft(rt, applicant, proc, key)).id
             except Conflict:  # the same key was used a moment ago by a racing request
                 return await submit(rt, applicant, procedure_id, data, idempotency_key=key)
-    async with db.uow() as uow:
+    async with db.uow(readonly=True) as uow:
         d = await load_own(uow, p, draft_id)
-        if d.procedure_id != proc.id:
-            raise Conflict("This draft belongs to another procedure")
-        if d.status not in (dossiers.DRAFT, dossiers.SUPPLEMENT_REQUESTED):
-            if d.idempotency_key == key:
-                return d  # already submitted with this very form: the same dossier again
-            raise Conflict("This dossier was already submitted")
-        values, readonly = _stored_prefill(d)
-        clean = forms.authoritative(data, values, readonly)
-        errors = forms.validate(proc, clean) + _missing_documents(proc, d)
-        if errors:
-            raise ValidationFailed(errors=errors)
+    if d.procedure_id != proc.id:
+        raise Conflict("This draft belongs to another procedure")
+    if d.status not in (dossiers.DRAFT, dossiers.SUPPLEMENT_REQUESTED):
+        if d.idempotency_key == key:
+            return d  # already submitted with this very form: the same dossier again
+        raise Conflict("This dossier was already submitted")
+    values, readonly = _stored_prefill(d)
+    clean = forms.authoritative(data, values, readonly)
+    errors = forms.validate(proc, clean) + _missing_documents(proc, d)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    resubmission = d.status == dossiers.SUPPLEMENT_REQUESTED
+    # Everyone the dossier names is resolved against the registries, through the exchange, before
+    # anything is submitted (outside the write transaction: these are signed calls to other agencies).
+    checked = await relations.check(rt, proc, applicant.id_number, clean, reference=d.ref)
+    errors = list(checked.errors)
+    if resubmission:  # the process is running: it cannot stop to wait for someone's confirmation
+        errors += [FieldError(w.loc, relations.NO_WAITING) for w in checked.declarations]
+    if errors:
+        raise ValidationFailed(errors=errors)
+    async with db.uow() as uow:
         await uow.session.execute(
             update(t_dossiers)
             .where(t_dossiers.c.id == d.id, t_dossiers.c.status == d.status)
             .values(data=clean, idempotency_key=key)
         )
-        resubmission = d.status == dossiers.SUPPLEMENT_REQUESTED
+        uow.audit(
+            audit_by(
+                p,
+                action="eservices.dossier.relations_checked",
+                object_type="dossier",
+                object_id=d.ref,
+                details={
+                    "resolved": sorted(checked.resolved),
+                    "legal_basis": checked.bases,
+                    "to_confirm": sorted(f"{w.kind}:{w.role}" for w in checked.declarations),
+                },
+            )
+        )
         try:
             if not resubmission:
                 d = await dossiers.assign_code(uow, d, actor=p)
@@ -302,7 +372,12 @@ async def submit(
                 uow, d.id, dossiers.SUBMITTED, actor=p, actor_name=applicant.full_name
             )
             if not resubmission:
-                await dossiers.workflow_module().start(uow, d)
+                if checked.declarations:
+                    # Nothing may be written to the named people's records before they confirm: the
+                    # process starts with the last confirmation (`declarations.decide`).
+                    await declarations.record(uow, d, checked.declarations, p)
+                else:
+                    await dossiers.workflow_module().start(uow, d)
             await uow.commit()
         except Conflict:
             await uow.rollback()

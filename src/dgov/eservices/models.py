@@ -88,6 +88,29 @@ class DossierMessage(Base):
     __table_args__ = (Index("ix_eservices_messages_dossier", "dossier_id", "at"),)
 
 
+class Declaration(Base):
+    """Someone named in a dossier whose own records it would change without the registries saying so
+    (a father who is not the mother's spouse on record, a household head taking in a new member): the
+    dossier's process does not start, so nothing is written, until that person confirms in their account."""
+
+    __tablename__ = "eservices_declarations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    dossier_id: Mapped[uuid.UUID] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(30))  # parent | household_head
+    role: Mapped[str] = mapped_column(String(30))  # the form section naming them: father, mother, residence
+    person_id_number: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(20))  # pending | confirmed | refused
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        UniqueConstraint("dossier_id", "kind", "person_id_number", name="uq_eservices_declarations_person"),
+        Index("ix_eservices_declarations_person", "person_id_number", "status"),
+    )
+
+
 class CodeCounter(Base):
     """The last sequence number handed out for one agency on one day (dossier codes)."""
 
@@ -102,6 +125,7 @@ dossiers = cast(Table, Dossier.__table__)
 events = cast(Table, DossierEvent.__table__)
 messages = cast(Table, DossierMessage.__table__)
 counters = cast(Table, CodeCounter.__table__)
+declarations = cast(Table, Declaration.__table__)
 
 
 # The workflow engine's tables belong to the same domain: loading the models loads them too.

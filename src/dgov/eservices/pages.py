@@ -8,7 +8,7 @@ from importlib.resources import files
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from dgov.eservices import backoffice_pages, pages_catalogue, pages_dossiers
+from dgov.eservices import backoffice_pages, pages_catalogue, pages_declarations, pages_dossiers
 from dgov.web.templating import add_template_package
 
 router = APIRouter(include_in_schema=False)
@@ -23,5 +23,6 @@ async def stylesheet() -> Response:
 
 router.include_router(pages_catalogue.router)
 router.include_router(pages_dossiers.router)
+router.include_router(pages_declarations.router)
 # The officials' back office (same domain, its own module).
 router.include_router(backoffice_pages.router)

@@ -206,7 +206,9 @@ async def form_page(request: Request, procedure_id: str) -> Response:
     applicant = await applicant_of(request)
     if applicant is None:
         return login_redirect(request)
-    d = await dossiers_citizen.open_draft(get_runtime(request), applicant, proc.id)
+    # A GET stores nothing (a link followed or prefetched must not leave drafts behind): the page shows
+    # the open draft, or a prefilled preview whose id and key the first POST uses to create the draft.
+    d = await dossiers_citizen.draft_or_preview(get_runtime(request), applicant, proc.id)
     return await _form_page(request, proc, d, applicant)
 
 
@@ -246,8 +248,9 @@ async def form_post(request: Request, procedure_id: str) -> Response:
         raise NotFound() from None
     texts = {k: v for k, v in form.items() if isinstance(v, str)}
     data = forms.from_post(proc, texts)
-    async with rt.db.uow(readonly=True) as uow:
-        d = await dossiers_citizen.load_own(uow, applicant.principal, draft_id)
+    d = await dossiers_citizen.draft_for_post(
+        rt, applicant, proc.id, draft_id, str(form.get("idempotency_key", ""))
+    )
     if form.get("action") == "child":
         try:
             d = await dossiers_citizen.choose_child(rt, applicant, d.id, str(form.get("child_pick", "")))

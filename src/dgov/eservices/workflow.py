@@ -50,9 +50,12 @@ from dgov.kernel.calendar import default_calendar
 from dgov.kernel.clock import VN_TZ
 from dgov.kernel.errors import Conflict, NotFound, ValidationFailed
 from dgov.kernel.ids import new_id
+from dgov.kernel.logging import guard_library_loggers
 from dgov.kernel.uow import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
+# SpiffWorkflow puts each task's whole data (the dossier form) on its step records: kept out of logs.
+guard_library_loggers()
 BPMN_DIR = Path(__file__).parent / "bpmn"
 _INSTANCES = cast(Table, WorkflowInstance.__table__)
 

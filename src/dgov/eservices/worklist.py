@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from dgov.eservices import dossiers, tasks, workflow
 from dgov.eservices.workflow_models import WorkItem
-from dgov.identity import Principal, audit_by, register, require
+from dgov.identity import OfficialEntry, Principal, audit_by, officials_holding, register, require
 from dgov.kernel import clock
 from dgov.kernel.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from dgov.kernel.uow import Database
@@ -55,11 +55,13 @@ def _act_rule(p: Principal, item: Any) -> bool:
 
 @register("eservices.work.assign")
 def _assign_rule(p: Principal, item: Any) -> bool:
-    """Within one's own queue, or as the agency's administrator."""
-    if p.kind != "official":
+    """Within one's own queue, or as the administrator of the agency for the task's unit (or
+    nationwide): an admin of one commune has no say over another commune's tasks."""
+    if p.kind != "official" or p.level < 1:
         return False
     return may_work(p, item) or any(
-        g.role == "agency_admin" and _agency_ok(g.agency, item.agency) for g in p.roles
+        g.role == "agency_admin" and _agency_ok(g.agency, item.agency) and g.unit in (item.unit, "*")
+        for g in p.roles
     )
 
 
@@ -138,9 +140,30 @@ async def claim(db: Database, actor: Principal, item_id: uuid.UUID) -> WorkItem:
     return item
 
 
+async def eligible(uow: Any, item: WorkItem) -> list[OfficialEntry]:
+    """The active officials who hold the task's role in its agency and unit: whom it may be given to."""
+    return await officials_holding(uow, role=item.role, agency=item.agency, unit=item.unit)
+
+
+async def assignees(db: Database, actor: Principal, items: list[WorkItem]) -> list[OfficialEntry]:
+    """Everyone at least one of these tasks (those the actor may assign) may be given to, by name."""
+    seen: dict[str, OfficialEntry] = {}
+    async with db.uow(readonly=True) as uow:
+        for key in {
+            (w.role, w.agency, w.unit) for w in items if w.agency != "citizen" and _assign_rule(actor, w)
+        }:
+            for o in await officials_holding(uow, role=key[0], agency=key[1], unit=key[2]):
+                seen.setdefault(o.ref, o)
+    return sorted(seen.values(), key=lambda o: (o.full_name, o.ref))
+
+
 async def assign(db: Database, actor: Principal, item_ids: list[uuid.UUID], assignee: str) -> list[WorkItem]:
-    """Bulk assignment: all or none (one item the actor may not assign refuses the whole batch)."""
-    if not assignee.strip():
+    """Bulk assignment: all or none (one item the actor may not assign, or may not give to this
+    assignee, refuses the whole batch). The assignee is an official's id (`official:<uuid>`) that must
+    be an active official holding each task's role in its agency and unit: a made-up or out-of-unit id
+    would block the task for the officials who may do it."""
+    assignee = assignee.strip()
+    if not assignee:
         raise ValidationFailed(errors=[FieldError(("assignee",), "This field is required")])
     if not item_ids:
         raise ValidationFailed(errors=[FieldError(("items",), "Choose at least one task")])
@@ -150,8 +173,12 @@ async def assign(db: Database, actor: Principal, item_ids: list[uuid.UUID], assi
             require(actor, "eservices.work.assign", item)
             if item.status not in OPEN:
                 raise Conflict("This task is no longer open")
+            if item.agency == "citizen" or assignee not in {o.ref for o in await eligible(uow, item)}:
+                raise ValidationFailed(
+                    errors=[FieldError(("assignee",), "Choose an official who handles this task in its unit")]
+                )
         for item in items:
-            item.status, item.assignee = "claimed", assignee.strip()
+            item.status, item.assignee = "claimed", assignee
             uow.audit(
                 audit_by(
                     actor,

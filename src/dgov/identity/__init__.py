@@ -18,6 +18,7 @@ from dgov.identity.authz import (
 )
 from dgov.identity.bearer import BearerAccess, bearer_access
 from dgov.identity.deps import current_login, current_principal
+from dgov.identity.directory import OfficialEntry, official_names, officials_holding
 from dgov.identity.national_id import IdNumberError, parse_id_number, validate_id_number
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SYSTEM",
     "BearerAccess",
     "IdNumberError",
+    "OfficialEntry",
     "Principal",
     "RoleGrant",
     "act_for",
@@ -34,6 +36,8 @@ __all__ = [
     "current_login",
     "current_principal",
     "is_operator",
+    "official_names",
+    "officials_holding",
     "parse_id_number",
     "register",
     "require",

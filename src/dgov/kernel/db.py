@@ -18,6 +18,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from dgov.kernel.logging import guard_library_loggers
+
 # Stable constraint names so that Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -85,12 +87,14 @@ def install_sqlite_hooks(sync_engine: Any) -> None:
 
 
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"echo": echo}
+    # Statements' parameters are dossier and registry data: never in an exception's text or an echo line.
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if url.startswith("postgresql"):
         # No pool_pre_ping: it costs a round trip on every checkout, i.e. on every request. Connections
         # are recycled before servers or middleboxes drop idle ones; a connection PostgreSQL dropped
         # anyway (a restart) fails its one request and is discarded by the pool.
         kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+    guard_library_loggers()  # before the first statement: the drivers log parameters at DEBUG
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         install_sqlite_hooks(engine.sync_engine)

@@ -33,6 +33,74 @@ def mask_ids(text: str) -> str:
     return _ID_RE.sub(repl, text)
 
 
+# Libraries whose records below WARNING carry the data they handle: SpiffWorkflow attaches a task's
+# whole data (the dossier form: names, birth dates, addresses) to every step's record whenever its
+# logger's own level is unset or below INFO; aiosqlite and SQLAlchemy's engine log statements with their
+# parameters; httpx/httpcore log URLs (a registry read's URL holds the person's key) and headers. A
+# logger filter runs wherever the record is created, whatever level someone later sets, so these
+# records never reach any handler, ours or a test's. Exact names: a filter on a parent logger does not
+# see its children's records.
+DATA_CARRYING_LOGGERS = (
+    "spiff",
+    "spiff.task",
+    "spiff.workflow",
+    "spiff.data",
+    "spiff.dmn",
+    "spiff.metrics",
+    "aiosqlite",
+    "sqlalchemy.engine",
+    "sqlalchemy.engine.Engine",
+    "sqlalchemy.orm",
+    "sqlalchemy.orm.path_registry",
+    "sqlalchemy.pool",
+    "asyncpg",
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "multipart",
+    "multipart.multipart",
+    "python_multipart",
+    "python_multipart.multipart",
+    "weasyprint",
+    "fontTools",
+    "fontTools.subset",
+    "fontTools.ttLib",
+    "pyhanko",
+)
+# Attributes a library may attach to a record that hold data rather than facts about the event.
+_DATA_ATTRS = ("data", "internal_data", "task_data", "parameters", "params", "args_repr")
+
+
+class LibraryDataGuard(logging.Filter):
+    """Drops a data-carrying library's records below WARNING and strips data attributes from the rest
+    (a workflow error stays visible, without the form it was working on)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return False
+        for name in _DATA_ATTRS:
+            if name in record.__dict__:
+                setattr(record, name, None)
+        return True
+
+
+_GUARD = LibraryDataGuard()
+
+
+def guard_library_loggers() -> None:
+    """Idempotent: install the guard on every data-carrying library logger and raise their levels, so
+    SpiffWorkflow also stops collecting task data for its records (it does only below INFO)."""
+    for name in DATA_CARRYING_LOGGERS:
+        lg = logging.getLogger(name)
+        if _GUARD not in lg.filters:
+            lg.addFilter(_GUARD)
+        if lg.level < logging.WARNING:
+            lg.setLevel(logging.WARNING)
+
+
 # uvicorn adds `color_message` (the same text with ANSI colours) to its records: noise in JSON.
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
@@ -65,6 +133,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    guard_library_loggers()
     # Uvicorn's own loggers go through the same masking formatter; its access lines are dropped because
     # ObservabilityMiddleware writes one richer line per request (as in `uvicorn_log_config`).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
@@ -91,3 +160,8 @@ def uvicorn_log_config(level: str = "INFO", *, json_lines: bool = True) -> dict[
             "uvicorn.access": {"handlers": [], "propagate": False},
         },
     }
+
+
+# Applied on import: the engine and the workflow modules import this module, so the guard is in place
+# before any library logs, in the server, the CLI and the tests alike.
+guard_library_loggers()

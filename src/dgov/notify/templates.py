@@ -50,6 +50,13 @@ TEMPLATES: dict[str, Template] = {
         subject=N_("Dossier {code}: documents requested"),
         body=N_("The agency asks you to complete your dossier {code}. Reason: {reason}"),
     ),
+    "eservices.confirm_requested": Template(
+        subject=N_("Dossier {code} names you: your confirmation is needed"),
+        body=N_(
+            "{applicant} filed dossier {code} naming you. Nothing is written to your records unless you "
+            "confirm: open “Xác nhận” in your account to confirm or refuse."
+        ),
+    ),
     "eservices.birth_registered": Template(
         subject=N_("The birth of {child} is registered"),
         body=N_(
