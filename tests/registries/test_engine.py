@@ -188,7 +188,10 @@ async def test_search_by_folded_name_year_and_place(ctx: RegistriesContext) -> N
     # An official of Ba Đình (00004) finds only the Ba Đình people, whatever the criteria.
     local = await svc.search(ctx, OFFICIAL, "population", purpose="verify", name="nguyễn văn an*")
     assert {r.key for r in local} == {"001090012345", "001090054321"}
-    assert await svc.search(ctx, OFFICIAL, "population", purpose="verify", name="nguyen van an", province="79") == []
+    assert (
+        await svc.search(ctx, OFFICIAL, "population", purpose="verify", name="nguyen van an", province="79")
+        == []
+    )
 
 
 async def test_reads_by_officials_are_in_the_persons_access_log_and_their_own_are_not(
