@@ -36,6 +36,9 @@ async def test_birth_bundle_end_to_end(rt: Runtime) -> None:
     assert child in [m["id_number"] for m in household["members"]]
     card = await read_record(ctx, SYSTEM, "health_insurance", out["insurance_card_number"], purpose="test")
     assert card.data["holder_id_number"] == child and card.dossier_code == out["dossier_code"]
+    # The card carries its unit (the dossier's), so only that unit's insurance officials read it.
+    assert card.data["issuing_unit"] == {"province_code": "01", "commune_code": "00004"}
+    assert (card.province_code, card.commune_code) == ("01", "00004")
     entry = await read_record(ctx, SYSTEM, "civil_status", out["birth_registration_number"], purpose="test")
     assert entry.data["id_number"] == child and entry.legal_basis and "63/2024" in entry.legal_basis
     pdf = Path(out["certificate_path"]).read_bytes()

@@ -22,8 +22,10 @@ from dgov.registries.normalize import fold
 
 T0 = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
 OFFICIAL = Principal(
-    kind="official", account_id=None, level=2, roles=(RoleGrant("BTP", "civil_status_officer", "00004"),)
+    kind="official", account_id=None, level=2, roles=(RoleGrant("BCA", "residence_officer", "00004"),)
 )
+# A ministry's official with a nationwide grant (rules.is_national): searches see every unit.
+NATIONAL = Principal(kind="official", level=2, roles=(RoleGrant("BCA", "registry_officer", "*"),))
 WRITER = Principal(kind="operator", level=2)
 CITIZEN = Principal(kind="citizen", level=2)
 
@@ -92,19 +94,22 @@ async def test_a_record_is_never_overwritten_and_reads_as_of_any_instant(
     )
     assert v2.version == 2
     before = await svc.get(
-        ctx, OFFICIAL, "population", "001090012345", purpose="check", as_of=T0 + timedelta(days=1)
+        ctx, NATIONAL, "population", "001090012345", purpose="check", as_of=T0 + timedelta(days=1)
     )
     assert before.version == 1 and before.data["permanent_address"]["commune_code"] == "00004"
-    now = await svc.get(ctx, OFFICIAL, "population", "001090012345", purpose="check")
+    now = await svc.get(ctx, NATIONAL, "population", "001090012345", purpose="check")
     assert now.version == 2 and now.data["permanent_address"]["commune_code"] == "00008"
     with pytest.raises(NotFound):
         await svc.get(
-            ctx, OFFICIAL, "population", "001090012345", purpose="check", as_of=T0 - timedelta(days=1)
+            ctx, NATIONAL, "population", "001090012345", purpose="check", as_of=T0 - timedelta(days=1)
         )
-    versions = await svc.history(ctx, OFFICIAL, "population", "001090012345", purpose="check")
+    versions = await svc.history(ctx, NATIONAL, "population", "001090012345", purpose="check")
     assert [v.version for v in versions] == [2, 1]
     assert versions[0].dossier_code == "000.00.12.H62-260204-0001"
     assert versions[1].valid_to == T0 + timedelta(days=30)
+    # Ba Đình's official no longer reads the person who moved out, not even as they were there.
+    with pytest.raises(Forbidden):
+        await svc.get(ctx, OFFICIAL, "population", "001090012345", purpose="check", as_of=T0)
 
 
 async def test_an_unchanged_update_writes_no_version(ctx: RegistriesContext, db: Database) -> None:
@@ -164,22 +169,29 @@ async def test_search_by_folded_name_year_and_place(ctx: RegistriesContext) -> N
             permanent_address={"commune_code": "26734", "province_code": "79"},
         ),
     )
-    exact = await svc.search(ctx, OFFICIAL, "population", purpose="verify", name="nguyen van an")
+    exact = await svc.search(ctx, NATIONAL, "population", purpose="verify", name="nguyen van an")
     assert {r.key for r in exact} == {"001090012345", "079090012345"}
     in_hanoi = await svc.search(
-        ctx, OFFICIAL, "population", purpose="verify", name="NGUYEN VAN AN", province="01"
+        ctx, NATIONAL, "population", purpose="verify", name="NGUYEN VAN AN", province="01"
     )
     assert [r.key for r in in_hanoi] == ["001090012345"]
     prefix = await svc.search(
-        ctx, OFFICIAL, "population", purpose="verify", name="nguyễn văn an*", birth_year=1990
+        ctx, NATIONAL, "population", purpose="verify", name="nguyễn văn an*", birth_year=1990
     )
     assert len(prefix) == 3
     assert (
-        await svc.search(ctx, OFFICIAL, "population", purpose="verify", name="nguyen van an", birth_year=1991)
+        await svc.search(ctx, NATIONAL, "population", purpose="verify", name="nguyen van an", birth_year=1991)
         == []
     )
     with pytest.raises(ValidationFailed):
-        await svc.search(ctx, OFFICIAL, "population", purpose="verify", birth_year=1990)
+        await svc.search(ctx, NATIONAL, "population", purpose="verify", birth_year=1990)
+    # An official of Ba Đình (00004) finds only the Ba Đình people, whatever the criteria.
+    local = await svc.search(ctx, OFFICIAL, "population", purpose="verify", name="nguyễn văn an*")
+    assert {r.key for r in local} == {"001090012345", "001090054321"}
+    assert (
+        await svc.search(ctx, OFFICIAL, "population", purpose="verify", name="nguyen van an", province="79")
+        == []
+    )
 
 
 async def test_reads_by_officials_are_in_the_persons_access_log_and_their_own_are_not(

@@ -23,7 +23,9 @@ from dgov.registries import service as svc
 from dgov.registries.models import access_log, records
 
 WRITER = Principal(kind="operator", level=2)
-READER = Principal(kind="official", level=2, roles=(RoleGrant("BCA", "residence_officer", "00004"),))
+# Exporting a whole registry needs a national role (rules.is_national): a ministry grant for "*".
+READER = Principal(kind="official", level=2, roles=(RoleGrant("BCA", "registry_officer", "*"),))
+LOCAL_READER = Principal(kind="official", level=2, roles=(RoleGrant("BCA", "residence_officer", "00004"),))
 CITIZEN = Principal(kind="citizen", level=2)
 PROV = Provenance(actor="operator", reason="initial load", legal_basis="Law on Residence 68/2020/QH14")
 
@@ -388,7 +390,7 @@ async def test_import_needs_write_rights_and_a_known_format(
     reg_import_ctx: RegistriesContext, db: Database, tmp_path: Path
 ) -> None:
     path = people_csv(tmp_path / "people.csv", 2)
-    for who in (CITIZEN, READER):
+    for who in (CITIZEN, LOCAL_READER):
         with pytest.raises(Forbidden):
             await imports.import_file(reg_import_ctx, who, "population", path, prov=PROV)
     with pytest.raises(ValidationFailed) as caught:
@@ -469,3 +471,5 @@ async def test_an_export_is_a_read_of_everyone_in_it(
 
     with pytest.raises(Forbidden):
         await export_text(reg_import_ctx, CITIZEN, "population")
+    with pytest.raises(Forbidden):
+        await export_text(reg_import_ctx, LOCAL_READER, "population")

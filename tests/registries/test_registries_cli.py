@@ -134,8 +134,12 @@ def test_search_finds_by_folded_name_year_and_province(reg_node: Node) -> None:
         reg_node.json("registries", "search", "population", "--name", "nguyen van an", "--province", "79")
         == []
     )
-    prefix = reg_node.json("registries", "search", "population", "--name", "tran*", "--limit", "5")
+    prefix = reg_node.json("registries", "search", "population", "--name", "tran thi*", "--limit", "5")
     assert [p["id_number"] for p in prefix] == [BINH]
+    # A star or a single word would page through the registry: refused, for the operator too (issue 12).
+    for name in ("*", "tran*"):
+        refused = reg_node.run("registries", "search", "population", "--name", name)
+        assert refused.returncode == 2 and refused.stdout == ""
 
 
 def test_operator_reads_are_in_the_persons_access_log(reg_node: Node) -> None:

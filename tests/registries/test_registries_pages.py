@@ -34,7 +34,7 @@ from dgov.web.runtime import Runtime
 
 T0 = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội
 MOVED = {"street": "5 Lê Lợi", "commune_code": "26734", "province_code": "79"}
-OFFICIAL = Principal(kind="official", level=1, roles=(RoleGrant("BCA", "registry_officer", "*"),))
+OFFICIAL = Principal(kind="official", level=2, roles=(RoleGrant("BCA", "registry_officer", "*"),))
 PURPOSE = "Xác minh hồ sơ 000.00.12.H62-260204-0001"
 
 

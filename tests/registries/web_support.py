@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pyotp
 from httpx import AsyncClient
 from sqlalchemy import select
 
@@ -20,6 +21,7 @@ from dgov.identity import login as login_uc
 from dgov.identity import service as id_service
 from dgov.identity.clients import add_client
 from dgov.identity.context import IdentityContext
+from dgov.kernel import clock
 from dgov.kernel.uow import Database
 from dgov.registries.models import access_log
 from dgov.web.runtime import Runtime
@@ -28,6 +30,7 @@ AN = "001090012345"  # Nguyễn Văn An, born 1990 in Hà Nội
 BINH = "001190054321"  # Trần Thị Bình, born 1990
 CITIZEN_PASSWORD = "dan-so-mot-lan-2026"
 OFFICIAL_PASSWORD = "canbo-demo-2026!"
+OFFICIAL_TOTP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # a test seed, not a secret
 REDIRECT = "https://app.example/cb"
 
 
@@ -82,17 +85,31 @@ async def client_token(
 
 
 async def log_in(runtime: Runtime, http: AsyncClient, identifier: str, password: str) -> None:
-    """Log in through identity's use case (password only: level 1) and put the cookie on the client."""
+    """Log in through identity's use case and put the cookie on the client: with the one-time code
+    (level 2) when the account has a second factor (`new_official`'s), else password only (level 1)."""
     step = await login_uc.password_step(
         identity(runtime), identifier=identifier, password=password, ip=None, user_agent=None
     )
-    assert not step.second_factor_required
-    http.cookies.set("dgov_session", step.token)
+    token = step.token
+    if step.second_factor_required:
+        code = pyotp.TOTP(OFFICIAL_TOTP).at(clock.now())
+        token = await login_uc.second_factor_step(
+            identity(runtime), pending_token=token, code=code, ip=None, user_agent=None
+        )
+    http.cookies.set("dgov_session", token)
 
 
 async def new_official(
-    runtime: Runtime, username: str = "canbo.dancu", role: str = "registry_officer", agency: str = "BCA"
+    runtime: Runtime,
+    username: str = "canbo.dancu",
+    role: str = "registry_officer",
+    agency: str = "BCA",
+    *,
+    unit: str = "*",
+    second_factor: bool = True,
 ) -> None:
+    """By default a national official of the Ministry of Public Security with a second factor: reading
+    personal data needs a level-2 login (registries.rules)."""
     await id_service.add_official(
         identity(runtime),
         SYSTEM,
@@ -100,8 +117,9 @@ async def new_official(
         full_name="Lê Văn Cường",
         agency=agency,
         role=role,
-        unit="*",
+        unit=unit,
         password=OFFICIAL_PASSWORD,
+        totp_secret=OFFICIAL_TOTP if second_factor else None,
     )
 
 

@@ -245,7 +245,8 @@ async def insurance(services: Any, step: Step) -> dict[str, Any]:
     form = _form(step)
     child = form.get("child", {})
     child_id = step.data["child_id_number"]
-    province = step.data.get("route", {}).get("province") or "01"
+    route = step.data.get("route", {})
+    province = route.get("province") or "01"
     si = (province + child_id[-8:])[:10]
     card = f"TE1{province}{si}"
     born = date.fromisoformat(child["birth_date"])
@@ -266,6 +267,9 @@ async def insurance(services: Any, step: Step) -> dict[str, Any]:
         "valid_to": (sixth - timedelta(days=1)).isoformat(),
         "initial_clinic": _clinic(str(form.get("insurance", {}).get("initial_clinic", "01-001"))),
         "issued_on": _today().isoformat(),
+        # The card's unit (the dossier's province and commune): insurance officials read it there only.
+        "issuing_unit": {"province_code": province}
+        | ({"commune_code": route["commune"]} if route.get("commune") else {}),
         "status": "active",
     }
     with contextlib.suppress(Conflict):  # a retry: the record is there already

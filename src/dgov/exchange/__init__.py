@@ -14,7 +14,11 @@ from dgov.exchange.client import (
     register_node_subsystem,
 )
 from dgov.exchange.demo import ONE_STOP
+from dgov.exchange.directory_rows import generation as _directory_generation
+from dgov.exchange.registry_services import agency_rights as _agency_rights
 from dgov.exchange.registry_services import service_address as registry_service_address
+from dgov.registries import RightsSource as _RightsSource
+from dgov.registries import set_rights_source as _set_rights_source
 
 __all__ = [
     "ONE_STOP",
@@ -33,3 +37,6 @@ __all__ = [
 from dgov.exchange.pubsub import PublishedEvent, publish_event
 
 __all__ += ["PublishedEvent", "publish_event"]
+
+# Officials of an agency read the registries the agency holds an access right to (registries.rules).
+_set_rights_source(_RightsSource(load=_agency_rights, generation=_directory_generation))

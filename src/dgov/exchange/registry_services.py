@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dgov.exchange import directory, directory_services
+from dgov.exchange import directory, directory_rights, directory_services
 from dgov.identity import Principal
 from dgov.kernel.uow import Database
 from dgov.registries import registry_catalogue
@@ -136,3 +136,16 @@ async def publish_all(
         )
         out.append(str(sv))
     return out
+
+
+async def agency_rights(db: Database) -> dict[str, frozenset[str]]:
+    """member code → the registries its subsystems hold an access right to (any operation). The
+    registries domain asks for it to let an agency's officials read what the agency may read."""
+    kinds = {s["address"]: s for s in await directory_services.services(db)}
+    out: dict[str, set[str]] = {}
+    for right in await directory_rights.rights(db):
+        svc = kinds.get(right["service"])
+        parts = right["client"].split("/")  # instance/class/member/subsystem
+        if svc is not None and svc["kind"] == "registry" and len(parts) >= 3:
+            out.setdefault(parts[2], set()).add(str(svc["target"]))
+    return {member: frozenset(regs) for member, regs in out.items()}

@@ -11,7 +11,7 @@ from dgov.registries.engine import Provenance, RecordView
 from dgov.registries.events import TOPIC as RECORD_CHANGED
 from dgov.registries.events import WITH_DATA as RECORD_CHANGED_WITH_DATA
 from dgov.registries.id_issuance import issue_id_number, register_newborn
-from dgov.registries.service import RegistriesContext
+from dgov.registries.service import RegistriesContext, RightsSource, set_rights_source
 from dgov.registries.service import access_log as personal_data_usage
 from dgov.registries.service import create as create_record
 from dgov.registries.service import exists as record_exists
@@ -31,6 +31,7 @@ __all__ = [
     "Provenance",
     "RecordView",
     "RegistriesContext",
+    "RightsSource",
     "commune_name",
     "create_record",
     "issue_id_number",
@@ -42,5 +43,6 @@ __all__ = [
     "register_newborn",
     "registry_catalogue",
     "search_records",
+    "set_rights_source",
     "update_record",
 ]

@@ -154,8 +154,10 @@ async def read(
     to `fields`. Otherwise a search by `name` (exact after folding, or a prefix ending in `*`) narrowed by
     `birth_date`/`birth_year` and `province`/`commune`, in GovStack's list envelope, `per_page` at a time.
 
-    Needs the scope `registry.<registry>.read` and the header `X-Dgov-Purpose`; each person read is
-    written to their access log (channel "api") with the purpose, the legal basis and the dossier code."""
+    Needs the scope `registry.<registry>.read` (or an official's level-2 session: their agency's
+    registries, their unit's records; see registries.rules) and the header `X-Dgov-Purpose`; a name
+    has two syllables or more. Each person read is written to their access log (channel "api") with the
+    purpose, the legal basis and the dossier code."""
     caller, reg = await authorize(request, creds, registry, version, "read", session_ok=True)
     why = purpose_of(purpose)
     if key:

@@ -233,6 +233,10 @@ def family_records() -> dict[str, list[dict[str, Any]]]:
             "valid_to": "2026-12-31",
             "initial_clinic": clinic,
             "issued_on": "2025-12-20",
+            "issuing_unit": {
+                "province_code": p["permanent_address"]["province_code"],
+                "commune_code": p["permanent_address"]["commune_code"],
+            },
             "status": "active",
         }
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dgov.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -47,6 +47,10 @@ class RecordView:
     legal_basis: str | None
     dossier_code: str | None
     subject_id: str | None = None
+    # The record's administrative unit as indexed now (every version shows the current one): what an
+    # official's unit is compared with (rules.Reach.covers).
+    province_code: str | None = None
+    commune_code: str | None = None
 
 
 def _date(value: Any) -> date | None:
@@ -225,7 +229,7 @@ async def read(
     ).first()
     if old is None:
         return None  # the record did not exist yet at that instant
-    return _version_view(registry, key, old._asdict(), cur.subject_id)
+    return _version_view(registry, key, old._asdict(), cur)
 
 
 async def history(session: AsyncSession, registry: str, key: str) -> list[RecordView]:
@@ -238,7 +242,7 @@ async def history(session: AsyncSession, registry: str, key: str) -> list[Record
             select(versions).where(versions.c.record_id == cur.id).order_by(versions.c.version.desc())
         )
     ).all()
-    return [_view(cur._asdict()), *(_version_view(registry, key, r._asdict(), cur.subject_id) for r in rows)]
+    return [_view(cur._asdict()), *(_version_view(registry, key, r._asdict(), cur) for r in rows)]
 
 
 async def search(
@@ -251,14 +255,26 @@ async def search(
     birth_year: int | None = None,
     province: str | None = None,
     commune: str | None = None,
+    within: Iterable[str] | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> list[RecordView]:
     """Exact key, or a folded name (exact, or a prefix ending in `*`) narrowed by birth date/year and
-    place. Every form is served by the index (registry, name_norm, birth_year, key), in its order."""
+    place. Every form is served by the index (registry, name_norm, birth_year, key), in its order.
+
+    A name must have at least `MIN_SYLLABLES` whole syllables: `*` alone or one syllable would page
+    through a whole registry. `within` (unit codes: 2-digit provinces, 5-digit communes) keeps only the
+    records of those units; None means everywhere."""
     conds: list[Any] = [records.c.registry == registry, records.c.deleted.is_(False)]
     if key:
         conds.append(records.c.key == key)
+    if name and not key and whole_syllables(name) < MIN_SYLLABLES:
+        raise ValidationFailed(errors=[_name_too_short()])
+    if within is not None:
+        units = set(within)
+        provinces = sorted(u for u in units if len(u) == 2)
+        communes = sorted(u for u in units if len(u) != 2)
+        conds.append(or_(records.c.province_code.in_(provinces), records.c.commune_code.in_(communes)))
     if name:
         folded = fold(name)
         if folded.endswith("*"):
@@ -291,6 +307,21 @@ async def search(
 
 def _needs_name() -> FieldError:
     return FieldError(("name",), "Search by ID number or by name")
+
+
+MIN_SYLLABLES = 2
+
+
+def whole_syllables(name: str) -> int:
+    """The syllables (words) of a searched name, `*` aside: "nguyen van*" has two, "*" none."""
+    return sum(1 for w in fold(name).replace("*", " ").split() if any(ch.isalnum() for ch in w))
+
+
+def _name_too_short() -> FieldError:
+    return FieldError(
+        ("name",),
+        "Enter at least the family name and the given name (two words or more), or search by ID number",
+    )
 
 
 async def records_of_subject(session: AsyncSession, subject_id: str) -> list[RecordView]:
@@ -331,10 +362,12 @@ def _view(r: dict[str, Any]) -> RecordView:
         legal_basis=r["legal_basis"],
         dossier_code=r["dossier_code"],
         subject_id=r.get("subject_id"),
+        province_code=r.get("province_code"),
+        commune_code=r.get("commune_code"),
     )
 
 
-def _version_view(registry: str, key: str, r: dict[str, Any], subject: str | None) -> RecordView:
+def _version_view(registry: str, key: str, r: dict[str, Any], cur: Any) -> RecordView:
     return RecordView(
         registry=registry,
         key=key,
@@ -348,5 +381,7 @@ def _version_view(registry: str, key: str, r: dict[str, Any], subject: str | Non
         reason=r["reason"],
         legal_basis=r["legal_basis"],
         dossier_code=r["dossier_code"],
-        subject_id=subject,
+        subject_id=cur.subject_id,
+        province_code=cur.province_code,
+        commune_code=cur.commune_code,
     )

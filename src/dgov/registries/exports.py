@@ -19,8 +19,8 @@ from sqlalchemy import select
 from dgov.identity import Principal, require
 from dgov.kernel import clock
 from dgov.kernel.audit import AuditEntry
-from dgov.kernel.errors import FieldError, ValidationFailed
-from dgov.registries import access
+from dgov.kernel.errors import FieldError, Forbidden, ValidationFailed
+from dgov.registries import access, rules
 from dgov.registries.definitions import Registry
 from dgov.registries.definitions import registry as definition
 from dgov.registries.models import records
@@ -84,6 +84,8 @@ async def export_records(
     acting for someone (the operator's command line); the system's own jobs are not logged."""
     reg = definition(registry)
     require(actor, "registries.record.read", reg.name)
+    if not rules.reach(actor, reg.name, await ctx.agency_rights()).nationwide:
+        raise Forbidden("Only a national role may export a whole registry")
     if fmt not in ("jsonl", "csv"):
         raise ValidationFailed(errors=[FieldError(("format",), "Name the file's format: csv or jsonl")])
     if not purpose.strip():

@@ -66,7 +66,7 @@ async def search_form(request: Request) -> Response:
     login = await current_login(request)
     if login is None:
         return login_redirect(request)
-    regs = readable(login.principal)
+    regs = await readable(request, login.principal)
     return await _search_page(request, regs, {"registry": "population"})
 
 
@@ -75,7 +75,7 @@ async def search(request: Request) -> Response:
     login = await current_login(request)
     if login is None:
         return login_redirect(request)
-    regs = readable(login.principal)
+    regs = await readable(request, login.principal)
     form = {
         k: v.strip() for k, v in (await request.form()).items() if isinstance(v, str) and k != "csrftoken"
     }

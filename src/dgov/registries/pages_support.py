@@ -10,12 +10,15 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from dgov.identity import Principal, can
+from dgov.identity import Principal
 from dgov.kernel.errors import Forbidden, ValidationFailed
 from dgov.kernel.i18n import gettext as _
+from dgov.registries import service
+from dgov.registries.api_support import registries_context
 from dgov.registries.definitions import Registry, catalogue
 from dgov.registries.definitions import registry as definition
 from dgov.registries.pages_present import lang
+from dgov.registries.rules import needs_higher_level
 from dgov.web.deps import get_runtime
 
 
@@ -24,21 +27,22 @@ def login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
 
 
-def readable(p: Principal) -> list[Registry]:
-    """The registries `p` may search, people first; with none, the search is refused."""
-    found = [
-        versions[max(versions)]
-        for name, versions in catalogue().items()
-        if can(p, "registries.record.read", name)
-    ]
+async def readable(request: Request, p: Principal) -> list[Registry]:
+    """The registries `p` may search (their agency's and those it has a right to), people first; with
+    none, the search is refused (with the reason when a level-2 login would open them)."""
+    ctx = registries_context(request)
+    found = await service.readable(ctx, p)
     if not found:
+        for name in catalogue():
+            if needs_higher_level(p, name, await ctx.agency_rights()):
+                raise Forbidden("Reading personal data needs a level-2 login (password and one-time code)")
         raise Forbidden()
     return sorted(found, key=lambda r: (r.name != "population", r.title(lang())))
 
 
-def readable_registry(p: Principal, name: str) -> Registry:
+async def readable_registry(request: Request, p: Principal, name: str) -> Registry:
     reg = definition(name)
-    if not can(p, "registries.record.read", reg.name):
+    if reg.name not in {r.name for r in await readable(request, p)}:
         raise Forbidden()
     return reg
 

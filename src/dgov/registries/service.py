@@ -6,23 +6,44 @@ every write is a new version with its provenance and an audit record.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from dgov.identity import Principal, require
+from dgov.identity import Principal, can, require
 from dgov.kernel import clock
 from dgov.kernel.audit import AuditEntry
-from dgov.kernel.errors import FieldError, NotFound, ValidationFailed
+from dgov.kernel.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from dgov.kernel.group_commit import GroupCommitWriter
 from dgov.kernel.uow import Database, UnitOfWork
 from dgov.registries import access, engine, rules
-from dgov.registries.definitions import Registry
+from dgov.registries.definitions import Registry, catalogue
 from dgov.registries.definitions import registry as definition
 from dgov.registries.engine import Provenance, RecordView
 from dgov.registries.events import publish_change
+from dgov.registries.rules import AgencyRights, Reach, ReadTarget
 
 _RULES = rules  # importing the module registers the registries' authorisation rules
+
+
+@dataclass(frozen=True)
+class RightsSource:
+    """Where the agencies' rights to read registries through the exchange come from. The exchange domain
+    provides it (`set_rights_source`): registries cannot import the exchange, which builds on them."""
+
+    load: Callable[[Database], Awaitable[AgencyRights]]
+    generation: Callable[[], int]  # changes whenever this process commits a directory change
+
+
+_rights_source: RightsSource | None = None
+RIGHTS_CACHE_SECONDS = 15.0  # a right granted or revoked by another process counts within this time
+
+
+def set_rights_source(source: RightsSource | None) -> None:
+    global _rights_source
+    _rights_source = source
 
 
 @dataclass
@@ -30,9 +51,26 @@ class RegistriesContext:
     db: Database
     # Reads' access-log rows go through one group-commit writer per context (see kernel.group_commit).
     log_writer: GroupCommitWriter[dict[str, Any]] = field(init=False, repr=False)
+    _rights: tuple[int, float, AgencyRights] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.log_writer = access.writer(self.db)
+
+    async def agency_rights(self) -> AgencyRights:
+        """Which registries each agency may read through the exchange (cached briefly per context)."""
+        source = _rights_source
+        if source is None:
+            return {}
+        gen, now = source.generation(), time.monotonic()
+        if (
+            self._rights is not None
+            and self._rights[0] == gen
+            and now - self._rights[1] < RIGHTS_CACHE_SECONDS
+        ):
+            return self._rights[2]
+        rights = await source.load(self.db)
+        self._rights = (gen, now, rights)
+        return rights
 
     async def log_reads(
         self,
@@ -63,13 +101,49 @@ def _missing(reg: Registry, key: str) -> NotFound:
     return NotFound("No record with key {key} in {registry}", params={"key": key, "registry": reg.name})
 
 
-def _reader(actor: Principal, registry: str, purpose: str | None = None) -> Registry:
-    """The registry, once the actor may read it and (when the read needs one) has stated a purpose."""
+@dataclass(frozen=True)
+class Reader:
+    """A registry an actor may read, with where in it (see `rules`)."""
+
+    reg: Registry
+    rights: AgencyRights
+    reach: Reach
+
+    def check(self, actor: Principal, view: RecordView) -> None:
+        """Refuse a record outside the actor's administrative units."""
+        unit = (view.province_code, view.commune_code)
+        if not can(actor, "registries.record.read", ReadTarget(self.reg.name, self.rights, unit)):
+            raise Forbidden("This record belongs to an administrative unit outside your role's unit")
+
+
+async def _rights_of(ctx: RegistriesContext, actor: Principal) -> AgencyRights:
+    return await ctx.agency_rights() if actor.kind == "official" else {}
+
+
+async def _reader(
+    ctx: RegistriesContext, actor: Principal, registry: str, purpose: str | None = None
+) -> Reader:
+    """The registry, once the actor may read some of it and (when the read needs one) has stated a
+    purpose: an official's reads always do."""
     reg = definition(registry)
-    require(actor, "registries.record.read", reg.name)
+    rights = await _rights_of(ctx, actor)
+    if not can(actor, "registries.record.read", ReadTarget(reg.name, rights)):
+        if rules.needs_higher_level(actor, reg.name, rights):
+            raise Forbidden("Reading personal data needs a level-2 login (password and one-time code)")
+        require(actor, "registries.record.read", ReadTarget(reg.name, rights))
     if purpose is not None and not purpose.strip():
         raise ValidationFailed(errors=[FieldError(("purpose",), "State why you need this data")])
-    return reg
+    return Reader(reg, rights, rules.reach(actor, reg.name, rights))
+
+
+async def readable(ctx: RegistriesContext, actor: Principal) -> list[Registry]:
+    """The registries the actor may read some of (latest versions, in catalogue order)."""
+    rights = await _rights_of(ctx, actor)
+    return [
+        versions[max(versions)]
+        for name, versions in catalogue().items()
+        if can(actor, "registries.record.read", ReadTarget(name, rights))
+    ]
 
 
 def _writer(actor: Principal, registry: str, version: int | None = None) -> Registry:
@@ -100,7 +174,8 @@ async def get(
     dossier_code: str | None = None,
     accessor_name: str = "",
 ) -> RecordView:
-    reg = _reader(actor, registry, purpose)
+    reader = await _reader(ctx, actor, registry, purpose)
+    reg = reader.reg
     if fields:
         unknown = [f for f in fields if f not in reg.fields()]
         if unknown:
@@ -113,6 +188,7 @@ async def get(
         view = await engine.read(uow.session, reg.name, key, as_of=as_of)
     if view is None or (view.deleted and as_of is None):
         raise _missing(reg, key)
+    reader.check(actor, view)
     if fields:
         view = replace(view, data={k: v for k, v in view.data.items() if k in fields})
     if _log_needed(actor, view):
@@ -129,10 +205,15 @@ async def get(
 
 
 async def exists(ctx: RegistriesContext, actor: Principal, registry: str, key: str) -> bool:
-    reg = _reader(actor, registry)
+    """A yes or no by exact key (no purpose, nothing logged): for a record outside the actor's units
+    the answer is no, so that it reveals nothing there either."""
+    reader = await _reader(ctx, actor, registry)
+    reg = reader.reg
     async with ctx.db.uow(readonly=True) as uow:
         view = await engine.read(uow.session, reg.name, key)
-    return view is not None and not view.deleted
+    if view is None or view.deleted:
+        return False
+    return reader.reach.covers(view.province_code, view.commune_code)
 
 
 SEARCH_SUMMARY = ["full_name", "birth_date", "sex", "permanent_address"]
@@ -155,7 +236,10 @@ async def search(
     channel: str = "page",
     accessor_name: str = "",
 ) -> list[RecordView]:
-    reg = _reader(actor, registry, purpose)
+    """Only records in the actor's units: a national reach searches everywhere, any other is narrowed
+    to its provinces and communes in the query itself."""
+    reader = await _reader(ctx, actor, registry, purpose)
+    reg = reader.reg
     limit = max(1, min(limit, 100))
     async with ctx.db.uow(readonly=True) as uow:
         found = await engine.search(
@@ -167,6 +251,7 @@ async def search(
             birth_year=birth_year,
             province=province,
             commune=commune,
+            within=None if reader.reach.nationwide else reader.reach.units,
             limit=limit,
             offset=offset,
         )
@@ -190,11 +275,13 @@ async def history(
     accessor_name: str = "",
 ) -> list[RecordView]:
     """Every version, newest first; the person's log names every field the versions show."""
-    reg = _reader(actor, registry)
+    reader = await _reader(ctx, actor, registry, purpose)
+    reg = reader.reg
     async with ctx.db.uow(readonly=True) as uow:
         versions = await engine.history(uow.session, reg.name, key)
     if not versions:
         raise _missing(reg, key)
+    reader.check(actor, versions[0])
     if _log_needed(actor, versions[0]):
         shown = sorted({f for v in versions for f in v.data})
         await ctx.log_reads(
@@ -309,6 +396,15 @@ async def access_log(ctx: RegistriesContext, actor: Principal, id_number: str) -
     """Who read this person's data: the person themself (callers pass the logged-in person's own
     number), an application they authorised for it, or an official who may read the population
     registry."""
-    require(actor, "registries.access_log.view")
+    target = ReadTarget("population")
+    if actor.kind == "official":
+        # An official sees the log of a person in their unit only: the person's unit is their record's.
+        async with ctx.db.uow(readonly=True) as uow:
+            person = await engine.read(uow.session, "population", id_number)
+        cols = engine.columns_for(definition("population"), person.data if person else {})
+        target = ReadTarget(
+            "population", await ctx.agency_rights(), (cols["province_code"], cols["commune_code"])
+        )
+    require(actor, "registries.access_log.view", target)
     async with ctx.db.uow(readonly=True) as uow:
         return await access.entries_for(uow.session, id_number)

@@ -59,6 +59,8 @@ class InsuranceRecords(Households):
             "initial_clinic": {"code": c.clinic, "name": f"Trạm Y tế {c.name}", "province_code": c.province},
             "address": f"{street}, {c.name}, {c.province_name}",
             "issued_on": date.fromordinal(start).isoformat(),
+            # Where the card is managed: officials read it in this unit only (registries.rules).
+            "issuing_unit": {"province_code": c.province, "commune_code": c.code},
             "status": "active",
         }
         if "health_insurance" in self.only:
@@ -72,7 +74,7 @@ class InsuranceRecords(Households):
                     p.birth_date,
                     int(p.birth_date[:4]),
                     c.province,
-                    None,
+                    c.code,
                 )
             )
         if "social_insurance" in self.only and (
