@@ -10,9 +10,16 @@ from aiohttp import web
 from pubsub_support import Receiver, exchange_registry
 
 from dgov.exchange import webhooks
+from dgov.kernel.config import Settings
 from dgov.kernel.keys import NodeKey
 from dgov.kernel.outbox import Dispatcher
 from dgov.kernel.uow import Database
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The node's public base URL is the test client's: signatures name it in `@target-uri`."""
+    return settings.model_copy(update={"public_url": "http://testserver"})
 
 
 @pytest.fixture

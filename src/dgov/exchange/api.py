@@ -13,7 +13,7 @@ from starlette.responses import Response
 from dgov.exchange import directory, httpsig, pubsub_api
 from dgov.exchange.federation import directory_document
 from dgov.exchange.gateway import gateway_for
-from dgov.exchange.gateway_wire import Incoming
+from dgov.exchange.gateway_wire import Incoming, public_target_uri
 from dgov.kernel import clock
 from dgov.kernel.errors import FieldError, Unauthenticated, ValidationFailed
 from dgov.web.deps import get_runtime
@@ -23,14 +23,11 @@ app_router = router
 
 
 def target_uri(request: Request) -> str:
-    """The URI as the client sent it (raw path, not the decoded one): what its signature covers."""
+    """The URI the client's signature must cover: this node's public base URL (`DGOV_PUBLIC_URL`) and
+    the raw path (not the decoded one), never the Host header the client sent."""
     scope = request.scope
     raw = scope.get("raw_path") or scope["path"].encode()
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    qs = scope.get("query_string", b"")
-    return f"{request.url.scheme}://{host}{raw.decode('latin-1')}" + (
-        f"?{qs.decode('latin-1')}" if qs else ""
-    )
+    return public_target_uri(get_runtime(request).settings.issuer, raw, scope.get("query_string", b""))
 
 
 @router.api_route(
