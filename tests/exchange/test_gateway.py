@@ -254,7 +254,9 @@ async def test_x_road_client_header_alias(xrt: Runtime, client: AsyncClient, app
 # --- what the signature binds: the declared purpose, subject and dossier, and this node's address ----
 
 
-async def test_a_purpose_changed_after_signing_is_refused(xrt: Runtime, client: AsyncClient, app_ed: App) -> None:
+async def test_a_purpose_changed_after_signing_is_refused(
+    xrt: Runtime, client: AsyncClient, app_ed: App
+) -> None:
     req = signed(app_ed)
     req.headers["x-dgov-purpose"] = quote("Tra cứu tùy ý")
     await assert_refused(xrt, req, await send(client, req), 401, "signature-invalid")

@@ -78,7 +78,9 @@ async def registration_audits(rt: Runtime, subsystem: str) -> list[Any]:
     async with rt.db.uow(readonly=True) as uow:
         rows = (
             await uow.session.execute(
-                select(audit_records.c.action, audit_records.c.details).where(audit_records.c.object_id == subsystem)
+                select(audit_records.c.action, audit_records.c.details).where(
+                    audit_records.c.object_id == subsystem
+                )
             )
         ).all()
     return [r for r in rows if r.action.startswith("exchange.registration")]

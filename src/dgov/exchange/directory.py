@@ -8,8 +8,8 @@ are in `directory_services`, access rights in `directory_rights`.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -271,7 +271,7 @@ async def submit_registration(
                 signed_by = member_proof(keys)
             except httpsig.SignatureError as exc:
                 raise MemberSignatureRequired(
-                    "{member} is already registered: sign the registration with one of its subsystem keys too",
+                    "{member} is already registered: also sign the registration with one of its keys",
                     params={"member": str(mid)},
                     extra={"reason": exc.reason},
                 ) from None

@@ -103,8 +103,10 @@ def public_target_uri(base_url: str, raw_path: bytes, query_string: bytes = b"")
     """The URI a signature's `@target-uri` (and `@authority`) must name: this node's configured public
     base URL with the raw path and query as received. Never the Host header, which the caller chooses:
     a request signed for another node then fails here instead of being accepted."""
-    return base_url.rstrip("/") + raw_path.decode("latin-1") + (
-        f"?{query_string.decode('latin-1')}" if query_string else ""
+    return (
+        base_url.rstrip("/")
+        + raw_path.decode("latin-1")
+        + (f"?{query_string.decode('latin-1')}" if query_string else "")
     )
 
 
