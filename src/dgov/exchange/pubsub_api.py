@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dgov.exchange import httpsig, pubsub, pubsub_inbox, webhooks
+from dgov.exchange import httpsig, pubsub, pubsub_inbox, webhook_urls, webhooks
 from dgov.exchange import pubsub_subscriptions as subscriptions
 from dgov.exchange.gateway import gateway_for
 from dgov.exchange.gateway_wire import (
@@ -131,6 +131,7 @@ async def create_subscription(body: NewSubscription, request: Request, p: Caller
         url=body.url,
         filters=body.filters,
         max_attempts=body.max_attempts,
+        url_policy=webhook_urls.UrlPolicy.from_settings(get_runtime(request).settings),
     )
     return _json(sub.as_json(), 201)
 
