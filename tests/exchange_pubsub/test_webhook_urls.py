@@ -5,6 +5,7 @@ subscription is made and again at every delivery. The loopback receiver is allow
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import uuid
 
 import pytest
@@ -109,3 +110,30 @@ async def test_the_address_is_checked_again_at_delivery(
     assert [o.outcome for o in outcomes] == ["retry"] * (row.attempts - 1) + ["dead"]
     assert all(o.error.startswith("refused (internal-address)") for o in outcomes)
     assert isinstance(sub.id, uuid.UUID)
+
+
+def test_a_delivery_goes_to_the_checked_address_under_its_name() -> None:
+    checked = webhook_urls.Checked(
+        "https://hooks.example.org:8443/in?x=1", "hooks.example.org", ipaddress.ip_address("203.0.113.7")
+    )
+    assert webhook_urls.pinned(checked) == (
+        "https://203.0.113.7:8443/in?x=1",
+        {"host": "hooks.example.org:8443"},
+        {"sni_hostname": "hooks.example.org"},
+    )
+
+
+async def test_a_delivery_allowed_by_network_reaches_the_receiver_at_the_checked_address(
+    db: Database,
+    dispatcher: Dispatcher,
+    receiver: Receiver,
+    webhook_url_policy: webhook_urls.UrlPolicy,
+) -> None:
+    webhook_urls.configure(dataclasses.replace(webhook_url_policy, allow=("127.0.0.0/8",)))
+    sub = await subscribe(db, receiver.url)
+    await publish(db, born())
+    await drain(dispatcher)
+    [got] = receiver.got
+    assert got.headers["Host"] == receiver.base.removeprefix("http://")
+    [row] = await delivery_rows(db, sub.id)
+    assert (row.status, row.last_status) == ("delivered", 204)
