@@ -8,8 +8,15 @@ from exkit import App, external_app, person
 
 from dgov.exchange import demo as exchange_demo
 from dgov.identity import SYSTEM
+from dgov.kernel.config import Settings
 from dgov.registries import RegistriesContext, create_record
 from dgov.web.runtime import Runtime
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The node's public base URL is the test client's: signatures name it in `@target-uri`."""
+    return settings.model_copy(update={"public_url": "http://testserver"})
 
 
 @pytest.fixture

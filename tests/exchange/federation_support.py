@@ -55,6 +55,9 @@ class Node:
             DGOV_PORT=str(self.port),
             DGOV_HOST="127.0.0.1",
             DGOV_PUBLIC_URL=self.url,
+            # Nodes deliver events to each other's inboxes over plain http on loopback.
+            DGOV_EXCHANGE_WEBHOOK_ALLOW_HTTP="true",
+            DGOV_EXCHANGE_WEBHOOK_ALLOW="127.0.0.1",
             DGOV_ASSETS_DIR=str(ROOT / "node_modules"),
             DGOV_LOG_LEVEL="WARNING",
             COLUMNS="250",

@@ -244,8 +244,67 @@ async def test_x_road_client_header_alias(xrt: Runtime, client: AsyncClient, app
             keyid=app_ed.keyid,
             nonce="n-alias-1",
             created=int(clock.now().timestamp()),
-            components=("@method", "@target-uri", "content-digest", "x-road-client"),
+            components=("@method", "@target-uri", "content-digest", "x-road-client", "x-dgov-purpose"),
         )
     )
     r = await client.get(URL, headers=headers)
     assert r.status_code == 200, r.text
+
+
+# --- what the signature binds: the declared purpose, subject and dossier, and this node's address ----
+
+
+async def test_a_purpose_changed_after_signing_is_refused(
+    xrt: Runtime, client: AsyncClient, app_ed: App
+) -> None:
+    req = signed(app_ed)
+    req.headers["x-dgov-purpose"] = quote("Tra cứu tùy ý")
+    await assert_refused(xrt, req, await send(client, req), 401, "signature-invalid")
+    await no_access_logged(xrt)
+
+
+@pytest.mark.parametrize("declared", ["x-dgov-purpose", "x-dgov-subject", "x-dgov-dossier"])
+async def test_a_declared_header_sent_but_not_signed_is_refused(
+    declared: str, xrt: Runtime, client: AsyncClient, app_ed: App
+) -> None:
+    from dgov.exchange import httpsig
+
+    headers = {
+        "information-mediator-client": app_ed.client,
+        "content-digest": httpsig.content_digest(b""),
+        declared: "000.00.12.H62-260105-0001" if declared == "x-dgov-dossier" else quote(PURPOSE),
+    }
+    msg = httpsig.Message(method="GET", target_uri=URL, headers=headers)
+    headers.update(
+        httpsig.sign(
+            msg,
+            key=app_ed.key,
+            keyid=app_ed.keyid,
+            nonce=f"n-unsigned-{declared}",
+            created=int(clock.now().timestamp()),
+            components=("@method", "@target-uri", "content-digest", "information-mediator-client"),
+        )
+    )
+    req = SignedRequest("GET", URL, headers, b"")
+    r = await send(client, req)
+    await assert_refused(xrt, req, r, 401, "signature-coverage")
+    assert declared in r.json()["detail"]
+    await no_access_logged(xrt)
+
+
+async def test_a_request_signed_for_another_node_is_refused(
+    xrt: Runtime, client: AsyncClient, app_ed: App
+) -> None:
+    """Signed for node A (another base URL) and replayed here with A's Host header: this node checks the
+    signature against its own configured address (http://testserver), not the Host the caller sent."""
+    other = f"http://node-a.example/r1/{POPULATION}/records/{AN}"
+    req = signed(app_ed, other)
+    r = await client.get(other, headers=req.headers)
+    assert r.request.headers["host"] == "node-a.example"
+    assert r.status_code == 401 and r.json()["code"] == "signature-invalid", r.text
+    entry = await log_entry(xrt, r.headers["x-dgov-message-id"])
+    assert (entry.status, entry.outcome, entry.client) == (401, "signature-invalid", app_ed.client)
+    await no_access_logged(xrt)
+    # The same caller signing for this node's address is served: the refusal was the address alone.
+    ok = signed(app_ed)
+    assert (await send(client, ok)).status_code == 200

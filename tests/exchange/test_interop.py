@@ -52,7 +52,14 @@ def library_signed_request(app: App, url: str, *, dossier: str = "000.00.12.H62-
         label="sig1",
         body=b"",
         created=datetime.datetime.now(datetime.UTC),
-        covered_component_ids=("@method", "@target-uri", "information-mediator-client", "x-dgov-purpose"),
+        covered_component_ids=(
+            "@method",
+            "@target-uri",
+            "information-mediator-client",
+            "x-dgov-purpose",
+            "x-dgov-subject",
+            "x-dgov-dossier",
+        ),
     )
     return req
 

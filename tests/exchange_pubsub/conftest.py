@@ -9,10 +9,35 @@ import pytest
 from aiohttp import web
 from pubsub_support import Receiver, exchange_registry
 
-from dgov.exchange import webhooks
+from dgov.exchange import webhook_urls, webhooks
+from dgov.kernel.config import Settings
 from dgov.kernel.keys import NodeKey
 from dgov.kernel.outbox import Dispatcher
 from dgov.kernel.uow import Database
+
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The node's public base URL is the test client's: signatures name it in `@target-uri`."""
+    return settings.model_copy(
+        update={
+            "public_url": "http://testserver",
+            # The receiver below is plain http on loopback: allowed by name, as a deployment would.
+            "exchange_webhook_allow_http": True,
+            "exchange_webhook_allow": LOOPBACK,
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def webhook_url_policy(settings: Settings) -> Iterator[webhook_urls.UrlPolicy]:
+    """Deliveries (and use cases called without a node's settings) follow the same policy."""
+    rules = webhook_urls.UrlPolicy.from_settings(settings)
+    webhook_urls.configure(rules)
+    yield rules
+    webhook_urls.configure(None)
 
 
 @pytest.fixture

@@ -115,9 +115,13 @@ def hook(request: pytest.FixtureRequest) -> Iterator[Hook]:
     server.server_close()
 
 
+# The receiver is plain http on loopback: the worker processes allow it by setting, as a deployment would.
+LOOPBACK_WEBHOOKS = {"DGOV_EXCHANGE_WEBHOOK_ALLOW_HTTP": "true", "DGOV_EXCHANGE_WEBHOOK_ALLOW": "127.0.0.1"}
+
+
 def run_worker(url: str, tmp_path: Path, mode: str, receiver: str) -> tuple[subprocess.Popen[bytes], Path]:
     ready = tmp_path / f"{mode}.ready"
-    env = {**os.environ, "PYTHONPATH": str(WORKER.parent)}
+    env = {**os.environ, "PYTHONPATH": str(WORKER.parent), **LOOPBACK_WEBHOOKS}
     popen = subprocess.Popen(
         [
             sys.executable,
@@ -160,6 +164,7 @@ def outbox_run_once(url: str, tmp_path: Path) -> str:
         "DGOV_ENV": "test",
         "DGOV_OUTBOX_LEASE_SECONDS": "1",
         "NO_COLOR": "1",
+        **LOOPBACK_WEBHOOKS,
     }
     done = subprocess.run(
         [str(DGOV), "outbox", "run", "--once"],

@@ -146,3 +146,31 @@ async def test_the_page_needs_the_second_factor(client: AsyncClient, operator: I
     r = await client.get(PAGE)
     assert r.status_code == 303 and r.headers["location"].startswith("/login?")
     assert "level=2" in r.headers["location"]
+
+
+async def test_a_bearer_header_does_not_excuse_a_cookie_form_from_csrf(
+    client: AsyncClient, runtime: Runtime, operator: IdentityContext, receiver: Receiver
+) -> None:
+    """A cross-site form rides the operator's session cookie and adds a bogus `Authorization: Bearer`
+    header: the session cookie makes it a CSRF-checked request all the same (403), and nothing is made."""
+    from dgov.identity import sessions
+    from dgov.web import middleware
+
+    assert middleware.SESSION_COOKIE == sessions.COOKIE
+    await login(client)
+    form = {
+        "member": "GOV/BHXH",
+        "subsystem": "BHYT",
+        "event_type": "person.born",
+        "url": receiver.url,
+        "max_attempts": "2",
+    }
+    before = await subscriptions.list_subscriptions(runtime.db, SYSTEM)
+    r = await client.post(PAGE, data=form, headers={"Authorization": "Bearer x"})
+    assert r.status_code == 403, r.text
+    assert await subscriptions.list_subscriptions(runtime.db, SYSTEM) == before
+
+    # The same form with its token goes through (the refusal was the missing token, nothing else).
+    ok = await post(client, PAGE, form)
+    assert ok.status_code == 200
+    assert len(await subscriptions.list_subscriptions(runtime.db, SYSTEM)) == len(before) + 1

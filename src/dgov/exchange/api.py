@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, ValidationError
@@ -13,24 +14,23 @@ from starlette.responses import Response
 from dgov.exchange import directory, httpsig, pubsub_api
 from dgov.exchange.federation import directory_document
 from dgov.exchange.gateway import gateway_for
-from dgov.exchange.gateway_wire import Incoming
+from dgov.exchange.gateway_wire import Incoming, public_target_uri
 from dgov.kernel import clock
 from dgov.kernel.errors import FieldError, Unauthenticated, ValidationFailed
 from dgov.web.deps import get_runtime
 
 router = APIRouter(tags=["exchange"])
+# The label of the second signature a registration under an existing member carries (by a member key).
+MEMBER_SIGNATURE = "member"
 app_router = router
 
 
 def target_uri(request: Request) -> str:
-    """The URI as the client sent it (raw path, not the decoded one): what its signature covers."""
+    """The URI the client's signature must cover: this node's public base URL (`DGOV_PUBLIC_URL`) and
+    the raw path (not the decoded one), never the Host header the client sent."""
     scope = request.scope
     raw = scope.get("raw_path") or scope["path"].encode()
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    qs = scope.get("query_string", b"")
-    return f"{request.url.scheme}://{host}{raw.decode('latin-1')}" + (
-        f"?{qs.decode('latin-1')}" if qs else ""
-    )
+    return public_target_uri(get_runtime(request).settings.issuer, raw, scope.get("query_string", b""))
 
 
 @router.api_route(
@@ -90,7 +90,8 @@ class RegistrationIn(BaseModel):
 async def register(request: Request) -> dict[str, str]:
     """A subsystem asks to join the directory, signing the request (RFC 9421, with Content-Digest) with
     the very key it registers; it waits as `pending` until an operator approves it
-    (`dgov exchange approve`)."""
+    (`dgov exchange approve`). Under a member already in the directory, the request carries a second
+    signature, labelled `member`, by one of that member's subsystem keys (`Signer.countersign`)."""
     rt = get_runtime(request)
     body = await request.body()
     try:
@@ -115,6 +116,23 @@ async def register(request: Request) -> dict[str, str]:
         raise Unauthenticated("Sign the registration with the key being registered") from exc
     if verified.keyid != httpsig.jwk_thumbprint(key):
         raise Unauthenticated("Sign the registration with the key being registered")
+
+    def member_proof(keys: Mapping[str, tuple[httpsig.PublicKey, str]]) -> str:
+        """Under an existing member: a second signature (label `member`) by one of its keys."""
+
+        def resolve(kid: str) -> tuple[httpsig.PublicKey, str]:
+            if kid not in keys:
+                raise httpsig.SignatureError("unknown-key", "the keyid is not a key of this member")
+            return keys[kid]
+
+        return httpsig.verify(
+            httpsig.Message(method="POST", target_uri=target_uri(request), headers=headers),
+            resolve=resolve,
+            required=("@method", "@target-uri", "content-digest"),
+            now=int(clock.now().timestamp()),
+            label=MEMBER_SIGNATURE,
+        ).keyid
+
     reg = await directory.submit_registration(
         rt.db,
         instance=rt.settings.exchange_instance,
@@ -124,6 +142,7 @@ async def register(request: Request) -> dict[str, str]:
         subsystem_code=data.subsystem_code,
         public_key_pem=data.public_key,
         server_url=data.server_url,
+        member_proof=member_proof,
     )
     return {"subsystem": str(reg.address), "key_id": reg.key_id, "status": reg.status}
 

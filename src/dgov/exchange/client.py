@@ -105,6 +105,25 @@ class Signer:
         )
         return SignedRequest(method.upper(), url, headers, body)
 
+    def countersign(self, request: SignedRequest, *, label: str = "member") -> SignedRequest:
+        """Add this signer's signature to an already signed request, under another label: a
+        registration under an existing member is signed by the new key and by one of the member's."""
+        headers = {k: v for k, v in request.headers.items() if k not in ("signature-input", "signature")}
+        msg = httpsig.Message(method=request.method, target_uri=request.url, headers=headers)
+        extra = httpsig.sign(
+            msg,
+            key=self.private_key,
+            keyid=self.keyid,
+            components=("@method", "@target-uri", "content-digest"),
+            created=int(clock.now().timestamp()),
+            nonce=secrets.token_urlsafe(16),
+            label=label,
+        )
+        out = dict(request.headers)
+        for field in ("signature-input", "signature"):
+            out[field] = f"{out[field]}, {extra[field]}"
+        return SignedRequest(request.method, request.url, out, request.body)
+
 
 def verify_response(
     node_key: httpsig.PublicKey, request: SignedRequest, status: int, headers: dict[str, str], body: bytes

@@ -8,6 +8,7 @@ are in `directory_services`, access rights in `directory_rights`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from dgov.exchange.models import keys_t, members_t, subsystems_t
 from dgov.identity import Principal, require
 from dgov.kernel import clock
 from dgov.kernel.audit import AuditEntry
-from dgov.kernel.errors import Conflict, FieldError, NotFound, ValidationFailed
+from dgov.kernel.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from dgov.kernel.ids import new_id
 from dgov.kernel.uow import Database
 
@@ -202,6 +203,14 @@ async def members(db: Database) -> list[dict[str, Any]]:
 # --- registrations from other nodes: pending until an operator approves them -------------------------
 
 
+class MemberSignatureRequired(Unauthenticated):
+    code = "member-signature-required"
+
+
+# Given the member's keys ({key id: (public key, algorithm)}), return the key id that signed for it.
+MemberProof = Callable[[Mapping[str, tuple[httpsig.PublicKey, str]]], str]
+
+
 @dataclass(frozen=True)
 class Registration:
     address: SubsystemId
@@ -219,9 +228,14 @@ async def submit_registration(
     subsystem_code: str,
     public_key_pem: str,
     server_url: str = "",
+    member_proof: MemberProof | None = None,
 ) -> Registration:
     """A subsystem (and its member, if new) asks to join; both wait as `pending` for the operator. The
-    caller has already proved it holds the key (the request is signed with it)."""
+    caller has already proved it holds the key (the request is signed with it).
+
+    Under a member that already exists the request must also speak for that member: `member_proof` is
+    given the member's registered keys and returns the one that signed (or raises). Otherwise anyone
+    could queue subsystems, with keys of their choosing, under another agency's name."""
     mid = MemberId(
         check_code(instance, "instance"), check_class(member_class), check_code(member_code, "code")
     )
@@ -231,6 +245,7 @@ async def submit_registration(
     key = public_key(public_key_pem)
     kid = httpsig.jwk_thumbprint(key)
     now = clock.now()
+    signed_by: str | None = None
     async with db.uow() as uow:
         s = uow.session
         mrow = await member_row(s, mid)
@@ -249,6 +264,17 @@ async def submit_registration(
             )
         else:
             member_uuid = mrow.id
+            keys = await _member_keys(s, mrow)
+            try:
+                if member_proof is None or not keys:
+                    raise httpsig.SignatureError("member-signature-missing", "no member signature")
+                signed_by = member_proof(keys)
+            except httpsig.SignatureError as exc:
+                raise MemberSignatureRequired(
+                    "{member} is already registered: also sign the registration with one of its keys",
+                    params={"member": str(mid)},
+                    extra={"reason": exc.reason},
+                ) from None
         if await subsystem_row(s, sid) is not None:
             raise Conflict("Subsystem {subsystem} is already registered", params={"subsystem": str(sid)})
         sub_uuid = new_id()
@@ -281,11 +307,31 @@ async def submit_registration(
                 action="exchange.registration.submitted",
                 object_type="exchange",
                 object_id=str(sid),
-                details={"key_id": kid, "server_url": server_url},
+                details={"key_id": kid, "server_url": server_url, "member_key_id": signed_by},
             )
         )
         await commit(uow)
     return Registration(sid, kid, "pending")
+
+
+async def _member_keys(s: Any, member: Any) -> dict[str, tuple[httpsig.PublicKey, str]]:
+    """The keys that speak for a member: active keys of its active subsystems (of its pending ones too
+    while the member itself still waits for approval: its first registrant's)."""
+    allowed = ("active", "pending") if member.status == "pending" else ("active",)
+    if member.status == "revoked":
+        return {}
+    rows = (
+        await s.execute(
+            select(keys_t.c.key_id, keys_t.c.public_pem, keys_t.c.alg)
+            .join(subsystems_t, subsystems_t.c.id == keys_t.c.subsystem_id)
+            .where(
+                subsystems_t.c.member_id == member.id,
+                subsystems_t.c.status.in_(allowed),
+                keys_t.c.status == "active",
+            )
+        )
+    ).all()
+    return {r.key_id: (httpsig.load_public_pem(r.public_pem), r.alg) for r in rows}
 
 
 async def approve(db: Database, actor: Principal, subsystem: str) -> None:

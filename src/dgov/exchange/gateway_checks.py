@@ -16,6 +16,7 @@ from dgov.exchange.addresses import ServiceId, subsystem_id
 from dgov.exchange.gateway_lookup import Client, DirectoryLookups
 from dgov.exchange.gateway_wire import (
     CLIENT_HEADER,
+    DECLARED,
     FORBIDDEN,
     NOT_FOUND,
     UNAUTHENTICATED,
@@ -92,7 +93,8 @@ class RequestChecks:
             verified = httpsig.verify(
                 msg,
                 resolve=lambda kid: self._resolve_key(client, kid),
-                required=(*REQUEST_COMPONENTS, header),
+                # A declared purpose, subject or dossier that is sent but not signed is refused.
+                required=(*REQUEST_COMPONENTS, header, *(h for h in DECLARED if h in req.headers)),
                 now=int(clock.now().timestamp()),
                 max_age=MAX_AGE_SECONDS,
             )

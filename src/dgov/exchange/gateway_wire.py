@@ -17,6 +17,9 @@ from dgov.kernel.errors import DomainError
 CLIENT_HEADER = "information-mediator-client"
 XROAD_CLIENT_HEADER = "x-road-client"
 PURPOSE, SUBJECT, DOSSIER = "x-dgov-purpose", "x-dgov-subject", "x-dgov-dossier"
+# What a caller declares about the call (why, about whom, for which dossier): signed whenever sent, so
+# nobody on the way can change the purpose a person's access log records.
+DECLARED = (PURPOSE, SUBJECT, DOSSIER)
 MESSAGE_ID = "x-dgov-message-id"
 
 
@@ -93,6 +96,17 @@ def match_operation(
         title=NOT_FOUND,
         method=method,
         path=path,
+    )
+
+
+def public_target_uri(base_url: str, raw_path: bytes, query_string: bytes = b"") -> str:
+    """The URI a signature's `@target-uri` (and `@authority`) must name: this node's configured public
+    base URL with the raw path and query as received. Never the Host header, which the caller chooses:
+    a request signed for another node then fails here instead of being accepted."""
+    return (
+        base_url.rstrip("/")
+        + raw_path.decode("latin-1")
+        + (f"?{query_string.decode('latin-1')}" if query_string else "")
     )
 
 

@@ -305,9 +305,11 @@ class Verified:
 KeyResolver = Callable[[str], tuple[PublicKey, str]]
 
 
-def parse_signature(headers: Mapping[str, str]) -> tuple[str, InnerList, bytes, str, str]:
-    """The first signature of the message: (label, covered components with params, signature bytes,
-    its Signature-Input member and Signature member as text)."""
+def parse_signature(
+    headers: Mapping[str, str], label: str | None = None
+) -> tuple[str, InnerList, bytes, str, str]:
+    """The first signature of the message, or the one labelled `label`: (label, covered components with
+    params, signature bytes, its Signature-Input member and Signature member as text)."""
     raw_input, raw_sig = headers.get("signature-input"), headers.get("signature")
     if not raw_input or not raw_sig:
         raise SignatureError("signature-missing", N_("the message is not signed (Signature-Input/Signature)"))
@@ -317,15 +319,17 @@ def parse_signature(headers: Mapping[str, str]) -> tuple[str, InnerList, bytes, 
         sigs.parse(raw_sig.encode("ascii"))
     except (ValueError, UnicodeError) as exc:
         raise SignatureError("signature-malformed", N_("Signature-Input or Signature is malformed")) from exc
-    for label, il in inputs.items():
-        sig = sigs.get(label)
+    for name, il in inputs.items():
+        if label is not None and name != label:
+            continue
+        sig = sigs.get(name)
         if not isinstance(il, InnerList) or not isinstance(sig, Item):
             raise SignatureError("signature-malformed", N_("Signature-Input and Signature do not match"))
         if not isinstance(sig.value, bytes):
             raise SignatureError("signature-malformed", N_("the signature must be a byte sequence"))
         one_in, one_sig = Dictionary(), Dictionary()
-        one_in[label], one_sig[label] = il, sig
-        return label, il, sig.value, str(one_in), str(one_sig)
+        one_in[name], one_sig[name] = il, sig
+        return name, il, sig.value, str(one_in), str(one_sig)
     raise SignatureError("signature-missing", N_("the message is not signed (Signature-Input/Signature)"))
 
 
@@ -338,10 +342,12 @@ def verify(
     max_age: int = 300,
     skew: int = 30,
     require_nonce: bool = True,
+    label: str | None = None,
 ) -> Verified:
-    """Check the message's first signature. `resolve(keyid)` returns (public key, algorithm) or raises
-    SignatureError; `required` lists components that must be covered (e.g. "@method", "content-digest")."""
-    label, il, signature, sig_input, sig_text = parse_signature(msg.headers)
+    """Check the message's first signature (or the one labelled `label`). `resolve(keyid)` returns
+    (public key, algorithm) or raises SignatureError; `required` lists components that must be covered
+    (e.g. "@method", "content-digest")."""
+    label, il, signature, sig_input, sig_text = parse_signature(msg.headers, label)
     params = dict(il.params)
     keyid, created, nonce, alg = (
         params.get("keyid"),

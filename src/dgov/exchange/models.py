@@ -29,6 +29,8 @@ class Member(Base):
     # pending (registered, waiting for the operator) | active | revoked
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # "central:NODE" when a directory sync brought it: the next sync may revoke or remove it; NULL: local.
+    origin: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         UniqueConstraint("instance", "member_class", "code", name="uq_exchange_members_address"),
@@ -47,6 +49,8 @@ class Subsystem(Base):
     # The node that serves this subsystem's services (its gateway's base URL); empty: this node.
     server_url: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # "central:NODE" when a directory sync brought it: the next sync may revoke or remove it; NULL: local.
+    origin: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (UniqueConstraint("member_id", "code", name="uq_exchange_subsystems_member_code"),)
 
@@ -85,6 +89,8 @@ class Service(Base):
     operations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     openapi: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # "central:NODE" when a directory sync brought it: the next sync may revoke or remove it; NULL: local.
+    origin: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (UniqueConstraint("subsystem_id", "code", name="uq_exchange_services_subsystem_code"),)
 

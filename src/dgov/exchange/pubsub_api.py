@@ -19,10 +19,16 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dgov.exchange import httpsig, pubsub, pubsub_inbox, webhooks
+from dgov.exchange import httpsig, pubsub, pubsub_inbox, webhook_urls, webhooks
 from dgov.exchange import pubsub_subscriptions as subscriptions
 from dgov.exchange.gateway import gateway_for
-from dgov.exchange.gateway_wire import CLIENT_HEADER, XROAD_CLIENT_HEADER, Incoming, Refused
+from dgov.exchange.gateway_wire import (
+    CLIENT_HEADER,
+    XROAD_CLIENT_HEADER,
+    Incoming,
+    Refused,
+    public_target_uri,
+)
 from dgov.identity import Principal
 from dgov.kernel.errors import NotFound, Unauthenticated
 from dgov.kernel.i18n import gettext as _
@@ -32,13 +38,10 @@ router = APIRouter(prefix="/api/exchange/v1", tags=["exchange events"])
 
 
 def _target_uri(request: Request) -> str:
+    """This node's public base URL and the raw path: what signatures name (see gateway_wire)."""
     scope = request.scope
     raw = scope.get("raw_path") or scope["path"].encode()
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    qs = scope.get("query_string", b"")
-    return f"{request.url.scheme}://{host}{raw.decode('latin-1')}" + (
-        f"?{qs.decode('latin-1')}" if qs else ""
-    )
+    return public_target_uri(get_runtime(request).settings.issuer, raw, scope.get("query_string", b""))
 
 
 async def caller(request: Request) -> Principal:
@@ -128,6 +131,7 @@ async def create_subscription(body: NewSubscription, request: Request, p: Caller
         url=body.url,
         filters=body.filters,
         max_attempts=body.max_attempts,
+        url_policy=webhook_urls.UrlPolicy.from_settings(get_runtime(request).settings),
     )
     return _json(sub.as_json(), 201)
 

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dgov.clisupport import console, err, print_json, run_with_runtime
-from dgov.exchange import pubsub, pubsub_inbox, pubsub_subscriptions
+from dgov.exchange import pubsub, pubsub_inbox, pubsub_subscriptions, webhook_urls
 from dgov.identity import SYSTEM, audit_by
 from dgov.kernel.errors import FieldError, ValidationFailed
 from dgov.web.runtime import Runtime
@@ -74,6 +74,7 @@ def subscribe(
             url=url,
             filters=_filters(filter_ or []),
             max_attempts=max_attempts,
+            url_policy=webhook_urls.UrlPolicy.from_settings(rt.settings),
         )
 
     sub = run_with_runtime(go)

@@ -6,7 +6,7 @@ police's residence subsystem learns of deaths. Their webhooks point at this node
 
 from __future__ import annotations
 
-from dgov.exchange import pubsub
+from dgov.exchange import pubsub, webhook_urls
 from dgov.exchange import pubsub_subscriptions as subscriptions
 from dgov.identity import SYSTEM
 from dgov.web.runtime import Runtime
@@ -31,5 +31,12 @@ async def load(rt: Runtime) -> None:
         if (member, subsystem, event_type) in have:
             continue
         await subscriptions.add_subscription(
-            rt.db, SYSTEM, member=member, subsystem=subsystem, event_type=event_type, url=url, filters=filters
+            rt.db,
+            SYSTEM,
+            member=member,
+            subsystem=subsystem,
+            event_type=event_type,
+            url=url,
+            filters=filters,
+            url_policy=webhook_urls.UrlPolicy.from_settings(rt.settings),
         )

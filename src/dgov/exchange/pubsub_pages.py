@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dgov.exchange import pubsub
+from dgov.exchange import pubsub, webhook_urls
 from dgov.exchange import pubsub_subscriptions as subscriptions
 from dgov.identity import Principal, current_login
 from dgov.kernel.errors import DomainError, Forbidden, NotFound
@@ -127,6 +127,7 @@ async def subscribe(request: Request) -> Response:
             url=values.get("url", "").strip(),
             filters=filters,
             max_attempts=max_attempts,
+            url_policy=webhook_urls.UrlPolicy.from_settings(get_runtime(request).settings),
         )
     except DomainError as exc:
         if exc.status in (401, 403):

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
 
+from dgov.exchange import webhook_urls
 from dgov.exchange.pubsub import (
     CODE_RE,
     DEFAULT_MAX_ATTEMPTS,
@@ -132,7 +133,9 @@ async def add_subscription(
     url: str,
     filters: dict[str, str] | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    url_policy: webhook_urls.UrlPolicy | None = None,
 ) -> SubscriptionView:
+    """`url_policy`: where webhooks may point (the caller's node settings; default: this process's)."""
     member = member.strip()
     require(principal, "exchange.events.member", member)
     filters = {k.strip(): str(v).strip() for k, v in (filters or {}).items()}
@@ -142,7 +145,12 @@ async def add_subscription(
     if not CODE_RE.match(subsystem):
         errors.append(FieldError(("subsystem",), "Give the subsystem's code (letters, digits, . - _)"))
     if not _check_url(url):
-        errors.append(FieldError(("url",), "Give an http:// or https:// address"))
+        errors.append(FieldError(("url",), "Give an https:// address"))
+    else:
+        try:
+            await webhook_urls.check(url, url_policy)
+        except webhook_urls.WebhookUrlRefused as exc:
+            errors.append(FieldError(("url",), str(exc)))
     if not 1 <= max_attempts <= 50:
         errors.append(FieldError(("max_attempts",), "Between 1 and 50 attempts"))
     async with db.uow() as uow:

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from sqlalchemy import and_, insert, select, update
 
-from dgov.exchange import httpsig
+from dgov.exchange import httpsig, webhook_urls
 from dgov.exchange.pubsub import RETRY_TOPIC
 from dgov.exchange.pubsub_models import attempts_t, deliveries_t, subscriptions_t
 from dgov.kernel import clock
@@ -191,11 +191,19 @@ async def _post(client: httpx.AsyncClient, job: Job, env: Mapping[str, Any], ctx
     status: int | None = None
     error: str | None = None
     try:
+        # Checked again now, not only when subscribed: the name may resolve to an internal address by
+        # now. The request goes to the address checked; the signature names the URL as registered.
+        checked = await webhook_urls.check(job.url)
+        target, extra_headers, extensions = webhook_urls.pinned(checked)
         headers = sign_delivery(job.url, body, str(env["id"]), ctx.node_key, nonce=str(new_id()))
-        resp = await client.post(job.url, content=body, headers=headers)
+        resp = await client.post(
+            target, content=body, headers={**headers, **extra_headers}, extensions=extensions
+        )
         status = resp.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}: {resp.text[:200]}"
+    except webhook_urls.WebhookUrlRefused as exc:
+        error = f"refused ({exc.reason}): {exc}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
     return Outcome(job, started, int((time.perf_counter() - t0) * 1000), status, error)

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # an agency node fetches members, keys and rights from (empty: this node is its own directory).
     exchange_instance: str = "VN"
     exchange_central_url: str = ""
+    # Exchange webhooks (SSRF guard, exchange/webhook_urls.py): https only unless http is allowed here
+    # (local work, tests); internal addresses only when the comma-separated list names the host, the
+    # address or its network (CIDR), e.g. "127.0.0.1,hooks.internal,10.1.0.0/16".
+    exchange_webhook_allow_http: bool = False
+    exchange_webhook_allow: str = ""
     # NATS JetStream URL (nats://host:4222): every exchange event is also published there; empty: off.
     event_bus_url: str = ""
     metrics_multiproc_dir: Path | None = None

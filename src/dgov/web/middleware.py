@@ -25,6 +25,8 @@ from dgov.kernel import i18n
 log = logging.getLogger("dgov.http")
 
 LANG_COOKIE = "dgov_lang"
+# identity.sessions.COOKIE, named here so the web layer's middleware imports no domain.
+SESSION_COOKIE = "dgov_session"
 
 # Machine-to-machine paths: they authenticate with tokens or signatures, not cookies, so CSRF
 # (a cookie-riding attack) does not apply; every other unsafe request must carry the token.
@@ -205,7 +207,7 @@ class CSRFMiddleware:
         self, app: ASGIApp, *, secret: str, https: bool, on_failure: Callable[[Scope, Send, Any], Any]
     ) -> None:
         self.app = asgi_csrf(
-            app,
+            _restore_authorization(app),
             signing_secret=secret,
             always_protect=_ProtectUnlessApi(),
             skip_if_scope=lambda scope: is_api_path(scope["path"]) or scope["path"] in CSRF_EXEMPT_PAGES,
@@ -215,4 +217,29 @@ class CSRFMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # asgi-csrf waves through any request with `Authorization: Bearer …`. A page that reads the session
+        # cookie would then act on a cross-site form that merely adds a bogus bearer header, so while the
+        # session cookie rides along the header is hidden from the check and handed back afterwards.
+        if scope["type"] == "http" and not is_api_path(scope["path"]):
+            headers = scope.get("headers") or []
+            auth = [v for k, v in headers if k == b"authorization"]
+            if auth and SESSION_COOKIE in SimpleCookie(Headers(scope=scope).get("cookie", "")):
+                hidden = [(k, v) for k, v in headers if k != b"authorization"]
+                scope = {**scope, "headers": hidden, _HIDDEN_AUTH: auth}
         await self.app(scope, receive, send)
+
+
+_HIDDEN_AUTH = "dgov.csrf.hidden_authorization"
+
+
+def _restore_authorization(app: ASGIApp) -> ASGIApp:
+    """Inside the CSRF check: put back the Authorization header hidden from it (see CSRFMiddleware)."""
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        auth = scope.get(_HIDDEN_AUTH)
+        if auth:
+            scope = {**scope, "headers": [*scope["headers"], *((b"authorization", v) for v in auth)]}
+            del scope[_HIDDEN_AUTH]
+        await app(scope, receive, send)
+
+    return inner
