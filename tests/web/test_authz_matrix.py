@@ -163,6 +163,7 @@ FILL = {
     "dossier_id": "{dossier_id}",
     "item_id": "{item_id}",
     "event_id": "00000000-0000-0000-0000-000000000000",
+    "declaration_id": "00000000-0000-0000-0000-000000000000",
 }
 OVERRIDES: dict[str, dict[str, str]] = {
     "/lang/{code}": {"code": "vi"},
