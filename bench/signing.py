@@ -32,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from dgov import pki
 from dgov.documents import (  # noqa: E402
     documents_context,
     render,
@@ -44,6 +45,7 @@ from dgov.documents import (  # noqa: E402
 from dgov.identity import SYSTEM  # noqa: E402
 from dgov.kernel import clock, migrate  # noqa: E402
 from dgov.kernel.config import Settings  # noqa: E402
+from dgov.pki import init_pki
 from dgov.web.runtime import Runtime  # noqa: E402
 
 NAMES = ["Nguyễn Minh Khang", "Trần Thị Ngọc Ánh", "Lê Hoàng Bảo Châu", "Phạm Đức Dũng", "Vũ Thị Hương"]
@@ -107,7 +109,6 @@ def _issue_batch(indices: list[int]) -> tuple[int, float, float]:
 
 def stage_timings(ctx: Any, rounds: int) -> dict[str, float]:
     async def go() -> dict[str, list[float]]:
-        from dgov import pki
 
         t = template("birth-certificate")
         out: dict[str, list[float]] = {
@@ -151,7 +152,6 @@ def stage_timings(ctx: Any, rounds: int) -> dict[str, float]:
 
 
 async def _prepare(data_dir: Path) -> None:
-    from dgov.pki import init_pki
 
     rt = Runtime.build(settings_for(data_dir))
     await init_pki(rt.settings, rt.db)

@@ -21,7 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
+
 from dgov.eservices import dossiers
+from dgov.eservices.workflow_models import WorkItem
 from dgov.exchange import publish_event
 from dgov.identity import SYSTEM
 from dgov.kernel.uow import UnitOfWork
@@ -198,9 +201,6 @@ async def _notify(uow: UnitOfWork, step: Step) -> dict[str, Any]:
 @inline("sla.overdue")
 async def _overdue(uow: UnitOfWork, step: Step) -> dict[str, Any]:
     """The SLA passed with the task still open: mark its work items and tell the applicant."""
-    from sqlalchemy import update
-
-    from dgov.eservices.workflow_models import WorkItem
 
     branch_task = step.task_name.removesuffix("_overdue") + "_review"
     await uow.session.execute(

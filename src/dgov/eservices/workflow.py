@@ -36,7 +36,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Table, select, update
 
-from dgov.eservices import tasks
+from dgov.eservices import catalogue, tasks
 from dgov.eservices.workflow_models import (
     ProcessDefinition,
     WorkflowEffect,
@@ -183,7 +183,6 @@ def _sla_due(dossier: Any) -> datetime:
 
 
 def _process_name(dossier: Any) -> str:
-    from dgov.eservices import catalogue
 
     return str(catalogue.procedure(dossier.procedure_id).raw["process"]).removesuffix(".bpmn")
 

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from dgov.clisupport import print_json, run_with_runtime
+from dgov.eservices import timers, workflow
+from dgov.eservices.workflow_bpmn import write_all
 from dgov.web.runtime import Runtime
 
 console = Console()
@@ -24,7 +26,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Deploy the repository's BPMN files (a changed file becomes a new version; running dossiers
         keep theirs)."""
-        from dgov.eservices import workflow
 
         async def go(rt: Runtime) -> list[workflow.Deployed]:
             async with rt.db.uow() as uow:
@@ -44,7 +45,6 @@ def register(app: typer.Typer) -> None:
     @app.command("processes")
     def processes(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """Deployed process versions."""
-        from dgov.eservices import workflow
 
         async def go(rt: Runtime) -> list[dict[str, object]]:
             async with rt.db.uow(readonly=True) as uow:
@@ -78,7 +78,6 @@ def register(app: typer.Typer) -> None:
     @app.command("tick")
     def tick() -> None:
         """Fire the SLA timers that are due and run waiting service tasks, once."""
-        from dgov.eservices import timers
 
         async def go(rt: Runtime) -> timers.TickResult:
             return await timers.tick(rt.db, rt)
@@ -89,7 +88,6 @@ def register(app: typer.Typer) -> None:
     @app.command("bpmn-write")
     def bpmn_write() -> None:
         """(Developers) regenerate the BPMN files under src/dgov/eservices/bpmn/ from workflow_bpmn.py."""
-        from dgov.eservices.workflow_bpmn import write_all
 
         for p in write_all():
             console.print(str(p))

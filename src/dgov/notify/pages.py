@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from ipaddress import ip_address
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from dgov.identity import current_login
 from dgov.kernel.errors import NotFound
+from dgov.notify.inbox import inbox, mark_read
 from dgov.notify.models import Notification
 from dgov.web.deps import get_runtime
 from dgov.web.templating import add_template_package, page
@@ -42,12 +45,6 @@ async def messages(request: Request) -> Response:
 
 @router.get("/hop-thu")
 async def inbox_page(request: Request) -> Response:
-    from urllib.parse import urlencode
-
-    from starlette.responses import RedirectResponse
-
-    from dgov.identity import current_login
-    from dgov.notify.inbox import inbox
 
     login = await current_login(request)
     if login is None:
@@ -60,10 +57,6 @@ async def inbox_page(request: Request) -> Response:
 
 @router.post("/hop-thu/da-doc")
 async def inbox_mark_read(request: Request) -> Response:
-    from starlette.responses import RedirectResponse
-
-    from dgov.identity import current_login
-    from dgov.notify.inbox import mark_read
 
     login = await current_login(request)
     if login is None:
