@@ -41,7 +41,6 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import closing, suppress
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ from sqlalchemy import select, text
 from dgov.identity import SYSTEM
 from dgov.identity.clients import add_client
 from dgov.identity.context import IdentityContext
-from dgov.kernel import migrate
+from dgov.kernel import clock, migrate
 from dgov.kernel.config import Settings
 from dgov.registries import engine
 from dgov.registries.generate import generate
@@ -821,7 +820,7 @@ def main(argv: list[str] | None = None) -> None:
             result["migrate_seconds"] = round(migrate_s, 2)
             result["machine"] = machine()
             result["command"] = " ".join([".venv/bin/python", "bench/registry.py", *(argv or sys.argv[1:])])
-            result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            result["finished_at"] = clock.now().isoformat(timespec="seconds")
             print(table(result), flush=True)
             path = args.out / f"registry-{kind}-{args.people}.json"
             path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +230,7 @@ def main() -> None:
 
     report = {
         "benchmark": "signing",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": clock.now().isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -242,7 +241,7 @@ def main() -> None:
         **results,
     }
     print(json.dumps(report, ensure_ascii=False, indent=2))
-    out = ROOT / "bench" / "results" / f"signing-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
+    out = ROOT / "bench" / "results" / f"signing-{clock.now().strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"written to {out}")
 

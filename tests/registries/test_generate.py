@@ -22,7 +22,7 @@ from dgov.registries import generate as gen_module
 from dgov.registries.definitions import registry
 from dgov.registries.demo import AN, BINH, CUONG, KHANG, family_records, load_demo
 from dgov.registries.engine import columns_for
-from dgov.registries.generate import GenerateStats, generate
+from dgov.registries.generate import GenerateStats, generate, run
 from dgov.registries.models import records
 
 AS_OF = date(2026, 1, 1)
@@ -261,7 +261,6 @@ async def test_demo_loads_the_demo_families_once(db: Database) -> None:
 async def test_a_bulk_load_into_an_empty_registry_builds_its_indexes_afterwards(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dgov.registries.generate import run
 
     monkeypatch.setattr(run, "DEFER_INDEXES_FROM", 100)
     dropped: list[str] = []
