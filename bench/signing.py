@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from dgov import pki
+from dgov import pki  # noqa: E402
 from dgov.documents import (  # noqa: E402
     documents_context,
     render,
@@ -44,7 +44,7 @@ from dgov.documents import (  # noqa: E402
 from dgov.identity import SYSTEM  # noqa: E402
 from dgov.kernel import clock, migrate  # noqa: E402
 from dgov.kernel.config import Settings  # noqa: E402
-from dgov.pki import init_pki
+from dgov.pki import init_pki  # noqa: E402
 from dgov.web.runtime import Runtime  # noqa: E402
 
 NAMES = ["Nguyễn Minh Khang", "Trần Thị Ngọc Ánh", "Lê Hoàng Bảo Châu", "Phạm Đức Dũng", "Vũ Thị Hương"]

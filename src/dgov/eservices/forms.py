@@ -111,7 +111,7 @@ def authoritative(data: dict[str, Any], stored: Mapping[str, Any], readonly: set
 
 
 @lru_cache(maxsize=64)
-def _validator(digest: str, schema_json: str) -> jsonschema.Draft202012Validator:
+def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
 
     return jsonschema.Draft202012Validator(json.loads(schema_json), format_checker=jsonschema.FormatChecker())
 
@@ -143,7 +143,7 @@ def validate(proc: Procedure, data: Mapping[str, Any]) -> list[FieldError]:
     """Field errors in the form's order; an empty list when the data fits the procedure's schema."""
 
     schema = proc.form_schema
-    v = _validator(proc.digest, json.dumps(schema, sort_keys=True))
+    v = _validator(json.dumps(schema, sort_keys=True))
     found: dict[str, str] = {}
     for err in v.iter_errors(data):
         loc = [str(p) for p in err.absolute_path]

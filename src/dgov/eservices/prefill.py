@@ -135,9 +135,7 @@ def _needed(proc: Procedure) -> dict[tuple[str, str], list[str]]:
     return out
 
 
-async def collect(
-    rt: Runtime, proc: Procedure, *, id_number: str, reference: str, lang: str = "vi"
-) -> Prefill:
+async def collect(rt: Runtime, proc: Procedure, *, id_number: str, reference: str) -> Prefill:
     """Read what `proc`'s form can take from the registries about the citizen `id_number`."""
     purpose = _purpose(proc)
     needed = _needed(proc)

@@ -22,14 +22,14 @@ import uuid  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
-from dgov.eservices import dossiers, dossiers_attachments, dossiers_citizen, worklist
-from dgov.eservices.catalogue import procedure
-from dgov.eservices.models import dossiers as t_dossiers
+from dgov.eservices import dossiers, dossiers_attachments, dossiers_citizen, worklist  # noqa: E402
+from dgov.eservices.catalogue import procedure  # noqa: E402
+from dgov.eservices.models import dossiers as t_dossiers  # noqa: E402
 from dgov.identity import SYSTEM, Principal, RoleGrant  # noqa: E402
 from dgov.kernel import clock  # noqa: E402
 from dgov.kernel.clock import VN_TZ  # noqa: E402
-from dgov.kernel.ids import new_id
-from dgov.registries import RegistriesContext, read_record
+from dgov.kernel.ids import new_id  # noqa: E402
+from dgov.registries import RegistriesContext, read_record  # noqa: E402
 
 AN, AN_NAME = "001090012345", "Nguyễn Văn An"
 # The demo officials (identity/demo.py) as principals. Identity exports no account lookup, so their
@@ -186,7 +186,7 @@ async def direct_submit(
             )
         )
         d = await dossiers.get(uow, dossier_id)
-        d = await dossiers.assign_code(uow, d, actor=applicant)
+        d = await dossiers.assign_code(uow, d)
         d = await dossiers.transition(uow, d.id, dossiers.SUBMITTED, actor=applicant, actor_name=name)
         await workflow.start(uow, d)
         await uow.commit()

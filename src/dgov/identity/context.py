@@ -18,7 +18,7 @@ class PersonVerifier(Protocol):
 
 
 class AcceptAll:
-    async def verify(self, *, id_number: str, full_name: str, birth_date: object, sex: str) -> bool:
+    async def verify(self, **_person: object) -> bool:
         return True
 
 

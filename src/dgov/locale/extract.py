@@ -150,9 +150,9 @@ def _text(value: Any) -> str | None:
 
 def extract_registry_schema(
     fileobj: IO[bytes],
-    keywords: Mapping[str, Any],
-    comment_tags: Collection[str],
-    options: Any,
+    _keywords: Mapping[str, Any],
+    _comment_tags: Collection[str],
+    **_options: Any,  # Babel's extractor signature; a registry schema has no keywords or options
 ) -> Iterator[Extracted]:
     text = fileobj.read().decode("utf-8")
     for title in schema_titles(json.loads(text)):

@@ -32,7 +32,7 @@ class LogProvider:
     """Writes a (masked) log line; the message itself is stored by the caller for the developer viewer.
     The body is never logged: it carries one-time codes."""
 
-    async def send(self, *, channel: str, to: str, subject: str, body: str) -> None:
+    async def send(self, *, channel: str, to: str, subject: str, **_body: str) -> None:
         log.info("message sent", extra={"channel": channel, "to": mask_recipient(to), "subject": subject})
 
 

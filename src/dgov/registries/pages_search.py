@@ -29,7 +29,7 @@ SUMMARY = ("full_name", "birth_date", "sex", "permanent_address")
 def _province_options() -> list[tuple[str, str]]:
     try:
         units = admin_units.provinces()
-    except Exception:  # no code list: the field still takes a code
+    except admin_units.CODE_LIST_ERRORS:  # no code list: the field still takes a code
         units = []
     return [("", _("Any province"))] + [(u.code, f"{u.name} ({u.code})") for u in units]
 
