@@ -135,6 +135,16 @@ def _needed(proc: Procedure) -> dict[tuple[str, str], list[str]]:
     return out
 
 
+def _subject_key(subject: str, mine: dict[str, Any], views: dict[str, Read | None]) -> Any:
+    """The key under which another registry holds the form's `subject` (None: not known)."""
+    if subject == "household":
+        return mine.get("household_id")
+    if subject in ("applicant", "mother", "father", "spouse"):
+        person = views.get(subject)
+        return person.key if person else None
+    return None
+
+
 async def collect(rt: Runtime, proc: Procedure, *, id_number: str, reference: str) -> Prefill:
     """Read what `proc`'s form can take from the registries about the citizen `id_number`."""
     purpose = _purpose(proc)
@@ -177,15 +187,9 @@ async def collect(rt: Runtime, proc: Procedure, *, id_number: str, reference: st
     for (registry, subject), fields in needed.items():
         if registry == "population":
             continue
-        if subject == "household":
-            key = mine.get("household_id")
-        elif subject == "child":
+        if subject == "child":
             continue  # read by `collect_child` once the parent has picked the child
-        elif subject in ("applicant", "mother", "father", "spouse"):
-            person = views.get(subject)
-            key = person.key if person else None
-        else:
-            key = None
+        key = _subject_key(subject, mine, views)
         views[f"{registry}:{subject}"] = (
             await exchange_read(
                 rt, registry=registry, key=str(key), fields=fields, purpose=purpose, reference=reference
