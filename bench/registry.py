@@ -739,6 +739,19 @@ def goals(r: dict[str, Any]) -> dict[str, Any]:
 # --- output -----------------------------------------------------------------------------------------
 
 
+def _http_tail(h: dict[str, Any]) -> str:
+    """What an HTTP row adds: the cores each side used, and the errors by status."""
+    x = h["extra"]
+    tail = f"  cores: server {x['server_cores']} client {x['client_cores']}"
+    if len(x["server_cores_by_process"]) > 1:
+        tail += f" (by process {x['server_cores_by_process']})"
+    if x.get("database_cores") is not None:
+        tail += f" db {x['database_cores']}"
+    if h["errors"]:
+        tail += f"  errors {x['errors_by_status']}"
+    return tail
+
+
 def table(r: dict[str, Any]) -> str:
     lines = [f"\n== {r['database']} ({r.get('database_version', '')}), {r['people']:,} people =="]
     ld = r.get("load")
@@ -770,15 +783,7 @@ def table(r: dict[str, Any]) -> str:
     for s in r.get("search", []):
         row(s, f"search, in process: {s['label']}", f"  ~{s['extra']['mean_results']} found")
     for h in r.get("http", []):
-        x = h["extra"]
-        tail = f"  cores: server {x['server_cores']} client {x['client_cores']}"
-        if len(x["server_cores_by_process"]) > 1:
-            tail += f" (by process {x['server_cores_by_process']})"
-        if x.get("database_cores") is not None:
-            tail += f" db {x['database_cores']}"
-        if h["errors"]:
-            tail += f"  errors {x['errors_by_status']}"
-        row(h, h["label"], tail)
+        row(h, h["label"], _http_tail(h))
     lines.append("goals:")
     for name, g in r["goals"].items():
         lines.append(f"  {name:<26} {json.dumps(g, ensure_ascii=False)}")

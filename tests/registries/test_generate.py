@@ -79,6 +79,34 @@ async def test_generated_records_are_valid_and_indexed_like_the_engine_would(
         assert r["version"] == 1 and not r["deleted"] and r["changed_by"] == "system:generate"
 
 
+def _assert_person_consistent(
+    people: dict[str, dict[str, Any]], born: dict[str, date], number: str, p: dict[str, Any]
+) -> None:
+    validate_id_number(number, birth_date=born[number], sex=p["sex"])
+    for parent in ("father_id_number", "mother_id_number"):
+        if parent in p:
+            assert (born[number] - born[p[parent]]).days > 17 * 365, "parents are grown-ups at the birth"
+    if "spouse_id_number" in p:
+        assert people[p["spouse_id_number"]]["spouse_id_number"] == number
+        assert people[p["spouse_id_number"]]["sex"] != p["sex"]
+    if p["status"] == "dead":
+        assert born[number] < date.fromisoformat(p["death_date"]) < AS_OF
+        assert "household_id" not in p
+
+
+def _assert_event_consistent(people: dict[str, dict[str, Any]], e: dict[str, Any]) -> None:
+    assert e["registration_date"] >= e["event_date"]
+    if e["event_type"] == "birth":
+        assert e["event_date"] == people[e["id_number"]]["birth_date"]
+        assert e["event_date"] >= str(gen_module.BIRTH_RECORDS_FROM)
+    if e["event_type"] == "death":
+        assert e["event_date"] == people[e["id_number"]]["death_date"]
+    if e["event_type"] == "marriage":
+        me, other = people[e["id_number"]], people[e["spouse_id_number"]]
+        wife = me if me["sex"] == "F" else other
+        assert e["event_date"] >= _plus_years(wife["birth_date"], 18)
+
+
 async def test_people_families_and_events_are_consistent(
     gen_population: tuple[GenerateStats, list[dict[str, Any]]],
 ) -> None:
@@ -87,16 +115,7 @@ async def test_people_families_and_events_are_consistent(
     assert len(people) == 500
     born = {k: date.fromisoformat(p["birth_date"]) for k, p in people.items()}
     for number, p in people.items():
-        validate_id_number(number, birth_date=born[number], sex=p["sex"])
-        for parent in ("father_id_number", "mother_id_number"):
-            if parent in p:
-                assert (born[number] - born[p[parent]]).days > 17 * 365, "parents are grown-ups at the birth"
-        if "spouse_id_number" in p:
-            assert people[p["spouse_id_number"]]["spouse_id_number"] == number
-            assert people[p["spouse_id_number"]]["sex"] != p["sex"]
-        if p["status"] == "dead":
-            assert born[number] < date.fromisoformat(p["death_date"]) < AS_OF
-            assert "household_id" not in p
+        _assert_person_consistent(people, born, number, p)
     households = {r["key"]: r["data"] for r in rows if r["registry"] == "residence"}
     members = [m for h in households.values() for m in h["members"]]
     assert (
@@ -111,16 +130,7 @@ async def test_people_families_and_events_are_consistent(
             assert people[m["id_number"]]["permanent_address"] == h["address"]
     events = [r["data"] for r in rows if r["registry"] == "civil_status"]
     for e in events:
-        assert e["registration_date"] >= e["event_date"]
-        if e["event_type"] == "birth":
-            assert e["event_date"] == people[e["id_number"]]["birth_date"]
-            assert e["event_date"] >= str(gen_module.BIRTH_RECORDS_FROM)
-        if e["event_type"] == "death":
-            assert e["event_date"] == people[e["id_number"]]["death_date"]
-        if e["event_type"] == "marriage":
-            me, other = people[e["id_number"]], people[e["spouse_id_number"]]
-            wife = me if me["sex"] == "F" else other
-            assert e["event_date"] >= _plus_years(wife["birth_date"], 18)
+        _assert_event_consistent(people, e)
     married = Counter(e["id_number"] for e in events if e["event_type"] == "marriage")
     assert set(married) == {k for k, p in people.items() if "spouse_id_number" in p}
     cards = {r["data"]["holder_id_number"]: r["data"] for r in rows if r["registry"] == "health_insurance"}
