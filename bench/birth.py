@@ -15,12 +15,12 @@ import statistics
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dgov.eservices import tasks
 from dgov.eservices.workflow_demo import AN, birth_notice_pdf, citizen, load, process_bundle, submit_bundle
+from dgov.kernel import clock
 from dgov.kernel.config import get_settings
 from dgov.web.runtime import Runtime
 
@@ -80,7 +80,7 @@ async def main(n: int) -> None:
         ),
     }
     print(json.dumps(out))
-    path = Path(__file__).parent / "results" / f"birth-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path = Path(__file__).parent / "results" / f"birth-{clock.now():%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
 
 

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from contextlib import suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from dgov.exchange.client import Signer, verify_response
 from dgov.identity import SYSTEM
 from dgov.identity.clients import add_client
 from dgov.identity.context import IdentityContext
-from dgov.kernel import migrate
+from dgov.kernel import clock, migrate
 from dgov.kernel.config import Settings
 from dgov.registries import RegistriesContext, create_record
 from dgov.web.runtime import Runtime
@@ -327,7 +326,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "workers": args.workers,
         "people": args.people,
         "seconds": args.seconds,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": clock.now().isoformat(timespec="seconds"),
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_after": load1,

@@ -41,7 +41,6 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import closing, suppress
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ from sqlalchemy import select, text
 from dgov.identity import SYSTEM
 from dgov.identity.clients import add_client
 from dgov.identity.context import IdentityContext
-from dgov.kernel import migrate
+from dgov.kernel import clock, migrate
 from dgov.kernel.config import Settings
 from dgov.registries import engine
 from dgov.registries.generate import generate
@@ -740,6 +739,19 @@ def goals(r: dict[str, Any]) -> dict[str, Any]:
 # --- output -----------------------------------------------------------------------------------------
 
 
+def _http_tail(h: dict[str, Any]) -> str:
+    """What an HTTP row adds: the cores each side used, and the errors by status."""
+    x = h["extra"]
+    tail = f"  cores: server {x['server_cores']} client {x['client_cores']}"
+    if len(x["server_cores_by_process"]) > 1:
+        tail += f" (by process {x['server_cores_by_process']})"
+    if x.get("database_cores") is not None:
+        tail += f" db {x['database_cores']}"
+    if h["errors"]:
+        tail += f"  errors {x['errors_by_status']}"
+    return tail
+
+
 def table(r: dict[str, Any]) -> str:
     lines = [f"\n== {r['database']} ({r.get('database_version', '')}), {r['people']:,} people =="]
     ld = r.get("load")
@@ -771,15 +783,7 @@ def table(r: dict[str, Any]) -> str:
     for s in r.get("search", []):
         row(s, f"search, in process: {s['label']}", f"  ~{s['extra']['mean_results']} found")
     for h in r.get("http", []):
-        x = h["extra"]
-        tail = f"  cores: server {x['server_cores']} client {x['client_cores']}"
-        if len(x["server_cores_by_process"]) > 1:
-            tail += f" (by process {x['server_cores_by_process']})"
-        if x.get("database_cores") is not None:
-            tail += f" db {x['database_cores']}"
-        if h["errors"]:
-            tail += f"  errors {x['errors_by_status']}"
-        row(h, h["label"], tail)
+        row(h, h["label"], _http_tail(h))
     lines.append("goals:")
     for name, g in r["goals"].items():
         lines.append(f"  {name:<26} {json.dumps(g, ensure_ascii=False)}")
@@ -821,7 +825,7 @@ def main(argv: list[str] | None = None) -> None:
             result["migrate_seconds"] = round(migrate_s, 2)
             result["machine"] = machine()
             result["command"] = " ".join([".venv/bin/python", "bench/registry.py", *(argv or sys.argv[1:])])
-            result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            result["finished_at"] = clock.now().isoformat(timespec="seconds")
             print(table(result), flush=True)
             path = args.out / f"registry-{kind}-{args.people}.json"
             path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -25,13 +25,13 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from dgov import pki  # noqa: E402
 from dgov.documents import (  # noqa: E402
     documents_context,
     render,
@@ -44,6 +44,7 @@ from dgov.documents import (  # noqa: E402
 from dgov.identity import SYSTEM  # noqa: E402
 from dgov.kernel import clock, migrate  # noqa: E402
 from dgov.kernel.config import Settings  # noqa: E402
+from dgov.pki import init_pki  # noqa: E402
 from dgov.web.runtime import Runtime  # noqa: E402
 
 NAMES = ["Nguyễn Minh Khang", "Trần Thị Ngọc Ánh", "Lê Hoàng Bảo Châu", "Phạm Đức Dũng", "Vũ Thị Hương"]
@@ -107,7 +108,6 @@ def _issue_batch(indices: list[int]) -> tuple[int, float, float]:
 
 def stage_timings(ctx: Any, rounds: int) -> dict[str, float]:
     async def go() -> dict[str, list[float]]:
-        from dgov import pki
 
         t = template("birth-certificate")
         out: dict[str, list[float]] = {
@@ -151,7 +151,6 @@ def stage_timings(ctx: Any, rounds: int) -> dict[str, float]:
 
 
 async def _prepare(data_dir: Path) -> None:
-    from dgov.pki import init_pki
 
     rt = Runtime.build(settings_for(data_dir))
     await init_pki(rt.settings, rt.db)
@@ -231,7 +230,7 @@ def main() -> None:
 
     report = {
         "benchmark": "signing",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": clock.now().isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -242,7 +241,7 @@ def main() -> None:
         **results,
     }
     print(json.dumps(report, ensure_ascii=False, indent=2))
-    out = ROOT / "bench" / "results" / f"signing-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}.json"
+    out = ROOT / "bench" / "results" / f"signing-{clock.now().strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"written to {out}")
 

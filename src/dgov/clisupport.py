@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -39,6 +40,5 @@ def run_with_runtime(fn: Callable[[Runtime], Awaitable[T]]) -> T:
 
 
 def print_json(data: Any) -> None:
-    import json
 
     console.print_json(json.dumps(data, ensure_ascii=False, default=str))

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 import struct
+import uuid
 import zlib
 from datetime import date
 from typing import Any
 
 from httpx import AsyncClient
+from PIL import Image
+from weasyprint import HTML
 
 from dgov.documents import Holder
 from dgov.identity import SYSTEM, Principal, RoleGrant
@@ -63,7 +66,6 @@ def holder(account: Any) -> Holder:
 
 
 def official(role: str, agency: str, unit: str, level: int = 2) -> Principal:
-    import uuid
 
     return Principal(
         kind="official", account_id=uuid.uuid4(), level=level, roles=(RoleGrant(agency, role, unit),)
@@ -85,7 +87,6 @@ def png_bytes(width: int = 4, height: int = 3) -> bytes:
 
 
 def jpeg_bytes() -> bytes:
-    from PIL import Image
 
     out = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 30, 30)).save(out, format="JPEG")
@@ -93,7 +94,6 @@ def jpeg_bytes() -> bytes:
 
 
 def pdf_bytes(text: str = "Giấy báo sinh") -> bytes:
-    from weasyprint import HTML
 
     pdf = HTML(string=f"<p>{text}</p>").write_pdf()
     assert isinstance(pdf, bytes)

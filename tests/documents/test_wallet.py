@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 from docskit import AN, BINH, CUONG, citizen, holder, identity_ctx, new_citizen, official
+from sqlalchemy import select
 
 from dgov.documents import (
     DocumentsContext,
@@ -19,6 +20,7 @@ from dgov.documents import (
     template,
     wallet_items,
 )
+from dgov.documents.models import reads
 from dgov.documents.service import reads_of
 from dgov.identity import SYSTEM, act_for
 from dgov.identity import service as id_service
@@ -85,9 +87,6 @@ async def test_officials_read_by_role_and_unit_with_a_purpose_and_it_is_logged(
             (code, "Phạm Thu Hà · BTP", "Kiểm tra hồ sơ đăng ký kết hôn")
         ]
     # The child the certificate is about is logged too (shown in the child's wallet by a parent).
-    from sqlalchemy import select
-
-    from dgov.documents.models import reads
 
     async with docs.db.uow(readonly=True) as uow:
         subjects = {r.subject_id for r in await uow.session.execute(select(reads.c.subject_id))}

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Any
 
-from dgov.identity import Principal, RoleGrant
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.writer import PdfFileWriter
+
+from dgov.identity import SYSTEM, Principal, RoleGrant
+from dgov.identity import login as login_uc
+from dgov.identity.citizens import add_citizen
+from dgov.identity.context import IdentityContext
 
 AN_ACCOUNT = uuid.UUID("0190aaaa-0000-7000-8000-000000000001")
 BINH_ACCOUNT = uuid.UUID("0190aaaa-0000-7000-8000-000000000002")
@@ -29,10 +36,6 @@ async def citizen_login(
     runtime: object, http: object, id_number: str, full_name: str, born: object, sex: str
 ) -> None:
     """Open a citizen account (the population registry must know the person) and log in (level 1)."""
-    from dgov.identity import SYSTEM
-    from dgov.identity import login as login_uc
-    from dgov.identity.citizens import add_citizen
-    from dgov.identity.context import IdentityContext
 
     rt: Any = runtime
     ctx = rt.extras.get("identity")
@@ -56,10 +59,6 @@ async def citizen_login(
 
 def pdf_bytes(text: str = "Giay chung sinh") -> bytes:
     """A small real PDF, written by pyHanko (the documents domain checks the structure of uploads)."""
-    import io
-
-    from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.writer import PdfFileWriter
 
     w = PdfFileWriter()
     stream = generic.StreamObject(stream_data=f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode())

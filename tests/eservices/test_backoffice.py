@@ -19,6 +19,7 @@ from dgov.identity import login as login_uc
 from dgov.identity import service as id_service
 from dgov.identity.context import IdentityContext
 from dgov.kernel.uow import Database
+from dgov.registries.demo import CUONG
 from dgov.web.runtime import Runtime
 
 PASSWORD = "Mật-khẩu-cán-bộ-2026!"
@@ -156,7 +157,6 @@ async def test_bulk_assignment_page(client: AsyncClient, runtime: Runtime, famil
 async def test_a_citizen_is_refused_the_back_office(
     client: AsyncClient, runtime: Runtime, families: Database
 ) -> None:
-    from dgov.registries.demo import CUONG
 
     await id_service.add_citizen(
         _ctx(runtime),

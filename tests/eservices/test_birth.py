@@ -10,7 +10,15 @@ from sqlalchemy import select, text
 
 import dgov.notify.events  # noqa: F401 - subscribes the notify.send consumer
 from dgov.eservices import dossiers, workflow, worklist
-from dgov.eservices.workflow_demo import AN, birth_journey, official
+from dgov.eservices.workflow_demo import (
+    AN,
+    _family_form,
+    birth_journey,
+    citizen,
+    direct_submit,
+    load,
+    official,
+)
 from dgov.eservices.workflow_models import WorkItem
 from dgov.identity import SYSTEM, Principal, validate_id_number
 from dgov.kernel.uow import Database
@@ -88,7 +96,6 @@ async def test_birth_bundle_end_to_end(rt: Runtime) -> None:
 
 
 async def test_one_branch_rejecting_rejects_the_bundle(runtime: Runtime, families: Database) -> None:
-    from dgov.eservices.workflow_demo import _family_form, citizen, direct_submit, load
 
     await load(runtime)
     d = await direct_submit(

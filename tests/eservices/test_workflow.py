@@ -12,7 +12,9 @@ from sqlalchemy import select, text
 from dgov.eservices import dossiers, timers, workflow, worklist
 from dgov.eservices.workflow_demo import AN, direct_submit
 from dgov.eservices.workflow_models import WorkflowInstance, WorkItem
-from dgov.identity import Principal, RoleGrant
+from dgov.identity import SYSTEM, Principal, RoleGrant
+from dgov.identity import service as id_service
+from dgov.identity.context import IdentityContext
 from dgov.kernel import clock
 from dgov.kernel.clock import FrozenClock
 from dgov.kernel.errors import Conflict, Forbidden, ValidationFailed
@@ -180,9 +182,6 @@ async def test_reject_with_reason_ends_the_dossier(runtime: Runtime, families: D
 
 async def _colleague(rt: Runtime, username: str, agency: str, role: str, unit: str) -> str:
     """A real official account (the assignee must be one); its ref, as the queue names it."""
-    from dgov.identity import SYSTEM
-    from dgov.identity import service as id_service
-    from dgov.identity.context import IdentityContext
 
     ctx = IdentityContext(db=rt.db, secret=rt.secret, issuer=rt.settings.issuer)
     account = await id_service.add_official(

@@ -9,11 +9,20 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from exkit import AN, INSTANCE, POPULATION, PURPOSE, App, external_app
 from httpx import AsyncClient
 from sqlalchemy import select, text
 
-from dgov.exchange import ONE_STOP, ExchangeClient, call_service, directory, directory_rights
+from dgov.exchange import (
+    ONE_STOP,
+    ExchangeClient,
+    ResponseNotTrusted,
+    call_service,
+    directory,
+    directory_rights,
+    httpsig,
+)
 from dgov.exchange.client import SignedRequest, Signer, verify_response
 from dgov.exchange.models import log_t
 from dgov.identity import SYSTEM
@@ -178,9 +187,6 @@ async def test_the_sdk_over_http_signs_and_verifies(xrt: Runtime, client: AsyncC
 async def test_a_response_from_another_key_is_not_trusted(
     xrt: Runtime, client: AsyncClient, app_ed: App
 ) -> None:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from dgov.exchange import ResponseNotTrusted, httpsig
 
     impostor = httpsig.public_pem(Ed25519PrivateKey.generate().public_key())
     async with ExchangeClient(
@@ -229,7 +235,6 @@ async def test_in_process_call_goes_through_the_same_checks(xrt: Runtime) -> Non
 
 
 async def test_x_road_client_header_alias(xrt: Runtime, client: AsyncClient, app_ed: App) -> None:
-    from dgov.exchange import httpsig
 
     headers = {
         "x-road-client": app_ed.client,
@@ -267,7 +272,6 @@ async def test_a_purpose_changed_after_signing_is_refused(
 async def test_a_declared_header_sent_but_not_signed_is_refused(
     declared: str, xrt: Runtime, client: AsyncClient, app_ed: App
 ) -> None:
-    from dgov.exchange import httpsig
 
     headers = {
         "information-mediator-client": app_ed.client,

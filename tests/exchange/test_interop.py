@@ -4,7 +4,6 @@ gateway's signed response with the node's public key. Ed25519 and ECDSA P-256, o
 
 from __future__ import annotations
 
-import datetime
 import secrets
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +23,7 @@ from sqlalchemy import select, text
 
 from dgov.exchange import httpsig
 from dgov.exchange.models import log_t
+from dgov.kernel import clock
 from dgov.web.runtime import Runtime
 
 BASE = "http://testserver"
@@ -51,7 +51,7 @@ def library_signed_request(app: App, url: str, *, dossier: str = "000.00.12.H62-
         nonce=secrets.token_urlsafe(16),
         label="sig1",
         body=b"",
-        created=datetime.datetime.now(datetime.UTC),
+        created=clock.now(),
         covered_component_ids=(
             "@method",
             "@target-uri",

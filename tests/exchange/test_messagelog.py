@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from dgov.exchange.messagelog import LogEntry, MessageLog, checkpoint_now, entry_hash, export_jsonl, verify
-from dgov.exchange.models import log_t
+from dgov.exchange.models import log_head_t, log_t
 from dgov.kernel import clock
 from dgov.kernel.audit import GENESIS_HASH
 from dgov.kernel.keys import NodeKey
@@ -85,7 +85,6 @@ async def test_a_rewritten_chain_fails_on_the_signed_checkpoint(db: Database, no
                 update(log_t).where(log_t.c.seq == r.seq).values(details=details, prev_hash=prev, hash=h)
             )
             prev = h
-        from dgov.exchange.models import log_head_t
 
         await conn.execute(update(log_head_t).values(hash=prev))
         result = await verify(conn, key=node_key)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 
 import nats
 import pytest
@@ -15,6 +14,7 @@ from pubsub_support import NATS_URL, drain, require_nats
 
 from dgov.exchange import bus, pubsub
 from dgov.identity import Principal
+from dgov.kernel import clock
 from dgov.kernel.outbox import Dispatcher
 from dgov.kernel.uow import Database
 
@@ -96,7 +96,7 @@ async def test_the_same_event_twice_is_stored_once(
         type_="person.born",
         source=f"{instance}/GOV/BTP",
         subject=None,
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
         payload={},
         node="x",
     )

@@ -13,11 +13,12 @@ from pubsub_support import Receiver, drain
 
 from dgov.exchange import pubsub
 from dgov.exchange import pubsub_subscriptions as subscriptions
-from dgov.identity import SYSTEM
+from dgov.identity import SYSTEM, sessions
 from dgov.identity import service as identity_service
 from dgov.identity.context import IdentityContext
 from dgov.kernel import clock
 from dgov.kernel.outbox import Dispatcher
+from dgov.web import middleware
 from dgov.web.runtime import Runtime
 
 TOTP_SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -153,8 +154,6 @@ async def test_a_bearer_header_does_not_excuse_a_cookie_form_from_csrf(
 ) -> None:
     """A cross-site form rides the operator's session cookie and adds a bogus `Authorization: Bearer`
     header: the session cookie makes it a CSRF-checked request all the same (403), and nothing is made."""
-    from dgov.identity import sessions
-    from dgov.web import middleware
 
     assert middleware.SESSION_COOKIE == sessions.COOKIE
     await login(client)

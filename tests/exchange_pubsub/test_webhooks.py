@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from dgov.exchange import pubsub, webhooks
 from dgov.exchange import pubsub_subscriptions as subscriptions
+from dgov.exchange.httpsig import SignatureError
 from dgov.exchange.pubsub_models import events_t
 from dgov.identity import SYSTEM, Principal
 from dgov.kernel.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
@@ -120,7 +121,6 @@ async def test_a_tampered_body_fails_verification(
     await publish(db, born())
     await drain(dispatcher)
     got = receiver.got[0]
-    from dgov.exchange.httpsig import SignatureError
 
     with pytest.raises(SignatureError):
         webhooks.verify_delivery(

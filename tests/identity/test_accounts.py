@@ -25,7 +25,7 @@ from idkit import (
 from sqlalchemy import select
 
 import dgov.notify.events  # noqa: F401 - subscribes notify's consumer to `notify.send`
-from dgov.identity import connections, passwords, service, sessions
+from dgov.identity import connections, demo, passwords, service, sessions
 from dgov.identity import login as login_uc
 from dgov.identity.authz import ANONYMOUS, SYSTEM, Principal, RoleGrant
 from dgov.identity.context import AcceptAll, IdentityContext
@@ -961,7 +961,6 @@ async def test_revoking_a_connection_withdraws_consent_and_every_token_at_once(
 async def test_the_demo_accounts_load_once_and_log_in_with_the_published_passwords(
     runtime: Any, id_ctx: IdentityContext, id_clock: FrozenClock, db: Any
 ) -> None:
-    from dgov.identity import demo
 
     runtime.secret = id_ctx.secret  # so that this test's context opens the seeds the demo sealed
     await demo.load(runtime)

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import pytest
+from httpx import AsyncClient
+from sqlalchemy import select
 
 from dgov.identity import Principal, act_for, audit_by
+from dgov.identity.models import Throttle
 from dgov.kernel import clock
 from dgov.kernel.clock import FrozenClock
 from dgov.kernel.errors import Forbidden
+from dgov.kernel.models import AuditRecord
 
 
 @dataclass
@@ -52,11 +56,6 @@ def test_nobody_else_acts_for_the_child_nor_after_the_14th_birthday() -> None:
 
 
 async def test_a_malformed_id_number_at_login_is_audited_and_counted(client: object, db: object) -> None:
-    from httpx import AsyncClient
-    from sqlalchemy import select
-
-    from dgov.identity.models import Throttle
-    from dgov.kernel.models import AuditRecord
 
     assert isinstance(client, AsyncClient)
     await client.get("/login")

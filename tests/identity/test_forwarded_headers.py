@@ -29,7 +29,7 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def serve_options(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """What `dgov serve` hands to uvicorn, captured instead of starting the whole node."""
     captured: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: captured.update(kw))
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **kw: captured.update(kw))
     get_settings.cache_clear()
     result = CliRunner().invoke(cli.app, ["serve"])
     get_settings.cache_clear()

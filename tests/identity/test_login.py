@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from idkit import OFFICIAL_PASSWORD, PASSWORD, TOTP_SEED, audit_rows, code_at, count, id_number_for, reload
 from sqlalchemy import select, update
 
@@ -425,7 +426,6 @@ async def test_a_failed_login_leaves_the_previous_session_alone(
 async def test_an_old_password_hash_is_upgraded_at_login(
     make_citizen: Any, id_ctx: IdentityContext, db: Database
 ) -> None:
-    from argon2 import PasswordHasher
 
     account = await make_citizen()
     weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)

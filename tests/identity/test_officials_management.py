@@ -331,11 +331,11 @@ async def test_a_password_reset_ends_sessions_and_clears_a_lock(
 
 UseCase = Callable[[IdentityContext, Principal, Account, int], Awaitable[object]]
 USE_CASES: dict[str, UseCase] = {
-    "disable": lambda c, p, a, r: officials.disable_official(c, p, account_id=a.id),
-    "enable": lambda c, p, a, r: officials.enable_official(c, p, account_id=a.id),
-    "revoke": lambda c, p, a, r: officials.revoke_role(c, p, role_id=r),
-    "second factor": lambda c, p, a, r: officials.reset_second_factor(c, p, account_id=a.id),
-    "password": lambda c, p, a, r: officials.reset_official_password(
+    "disable": lambda c, p, a, _r: officials.disable_official(c, p, account_id=a.id),
+    "enable": lambda c, p, a, _r: officials.enable_official(c, p, account_id=a.id),
+    "revoke": lambda c, p, _a, r: officials.revoke_role(c, p, role_id=r),
+    "second factor": lambda c, p, a, _r: officials.reset_second_factor(c, p, account_id=a.id),
+    "password": lambda c, p, a, _r: officials.reset_official_password(
         c, p, account_id=a.id, password=NEW_PASSWORD
     ),
 }

@@ -4,7 +4,7 @@ naming what went wrong. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from httpx import AsyncClient
@@ -33,13 +33,13 @@ from dgov.identity.clients import disable_client
 from dgov.identity.context import IdentityContext
 from dgov.identity.models import AuthorizationCode, OAuthToken
 from dgov.kernel import clock
-from dgov.kernel.clock import FrozenClock
+from dgov.kernel.clock import FrozenClock, SystemClock
 from dgov.web.runtime import Runtime
 
 
 @pytest.fixture
 def frozen() -> Iterator[FrozenClock]:
-    fc = FrozenClock(datetime.now(UTC))
+    fc = FrozenClock(SystemClock().now())
     previous = clock.set_clock(fc)
     yield fc
     clock.set_clock(previous)

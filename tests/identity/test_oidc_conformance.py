@@ -7,7 +7,6 @@ import base64
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from httpx import AsyncClient
@@ -30,13 +29,13 @@ from dgov.identity import sessions
 from dgov.identity.authz import SYSTEM
 from dgov.identity.clients import add_client
 from dgov.kernel import clock
-from dgov.kernel.clock import FrozenClock
+from dgov.kernel.clock import FrozenClock, SystemClock
 from dgov.web.runtime import Runtime
 
 
 @pytest.fixture(autouse=True)
 def frozen() -> Iterator[FrozenClock]:
-    fc = FrozenClock(datetime.now(UTC))
+    fc = FrozenClock(SystemClock().now())
     previous = clock.set_clock(fc)
     yield fc
     clock.set_clock(previous)

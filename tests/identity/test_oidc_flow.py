@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -39,7 +39,7 @@ from dgov.identity import connections, sessions
 from dgov.identity.authz import Principal
 from dgov.identity.oidc import LEVEL1, LEVEL2, keys, rotate_signing_key
 from dgov.kernel import clock
-from dgov.kernel.clock import FrozenClock
+from dgov.kernel.clock import FrozenClock, SystemClock
 from dgov.kernel.errors import Forbidden
 from dgov.web.runtime import Runtime
 
@@ -47,7 +47,7 @@ from dgov.web.runtime import Runtime
 @pytest.fixture
 def frozen() -> Iterator[FrozenClock]:
     """Real time, standing still until moved (ID tokens stay valid for the verifier's real clock)."""
-    fc = FrozenClock(datetime.now(UTC))
+    fc = FrozenClock(SystemClock().now())
     previous = clock.set_clock(fc)
     yield fc
     clock.set_clock(previous)

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient, Response
-from idkit import PASSWORD, audit_rows, count, reload
+from idkit import OFFICIAL_PASSWORD, PASSWORD, TOTP_SEED, audit_rows, code_at, count, reload
 from sqlalchemy import select
 
 import dgov.registries  # noqa: F401 - plugs the population registry's check into identity
+from dgov.identity import demo as identity_demo
+from dgov.identity import login as login_uc
 from dgov.identity import recovery, service
 from dgov.identity.authz import Principal, RoleGrant
 from dgov.identity.context import IdentityContext, node_context
@@ -26,7 +28,7 @@ from dgov.kernel.config import Settings
 from dgov.kernel.errors import Forbidden, TooManyRequests, Unauthenticated, ValidationFailed
 from dgov.kernel.models import AuditRecord, OutboxMessage
 from dgov.kernel.uow import Database
-from dgov.registries import RegistriesContext
+from dgov.registries import RegistriesContext, demo
 from dgov.registries import service as registries
 from dgov.web.app import create_app
 from dgov.web.runtime import Runtime
@@ -342,7 +344,6 @@ async def test_logging_in_to_a_pending_registration_confirms_nothing(
 ) -> None:
     """Whoever registered with guessed details and logs in with the password they chose learns nothing
     about whether the guess matched: a pending account answers like a wrong password."""
-    from dgov.identity import login as login_uc
 
     await register(reg_ctx, password="stranger-password-2026")
     await register(  # a wrong guess: no account
@@ -369,8 +370,6 @@ async def test_logging_in_to_a_pending_registration_confirms_nothing(
 
 def test_the_demo_citizens_have_contacts_on_file() -> None:
     """The README's people (and the browser test's Phạm Thị Mai) can register: the registry reaches them."""
-    from dgov.identity import demo as identity_demo
-    from dgov.registries import demo
 
     people = {p["id_number"]: p for p in demo.family_records()["population"]}
     for id_number, *_rest, phone in identity_demo.CITIZENS:
@@ -387,7 +386,6 @@ async def test_a_one_stop_officer_prints_a_code_on_the_page(
     make_official: Any,
     id_clock: FrozenClock,
 ) -> None:
-    from idkit import OFFICIAL_PASSWORD, TOTP_SEED, code_at
 
     runtime.extras["identity"] = reg_ctx
     await make_official("motcua.badinh", role="one_stop_officer", agency="UBND-00004", totp=TOTP_SEED)

@@ -88,7 +88,7 @@ def test_extractor_finds_nested_titles_and_skips_the_bilingual_ones() -> None:
         "Degree title",
     ]
     text = json.dumps(schema, indent=2).encode()
-    found = list(extract_registry_schema(io.BytesIO(text), {}, (), {}))
+    found = list(extract_registry_schema(io.BytesIO(text), {}, (), options={}))
     assert [msg for _line, _func, msg, _notes in found] == list(schema_titles(schema))
     lines = text.decode().splitlines()
     for line, _func, msg, _notes in found:

@@ -18,6 +18,8 @@ import pytest
 from cryptography import x509
 
 from dgov.kernel.config import Settings
+from dgov.pki import list_certificates
+from dgov.pki.demo import load
 from dgov.web.runtime import Runtime
 
 pytestmark = pytest.mark.slow
@@ -110,8 +112,6 @@ def test_the_contract_commands(node: Node, tmp_path: Path) -> None:
 
 
 async def test_demo_load_initialises_the_pki(runtime: Runtime, settings: Settings) -> None:
-    from dgov.pki import list_certificates
-    from dgov.pki.demo import load
 
     await load(runtime)
     await load(runtime)  # idempotent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from io import BytesIO
 
 import pytest
@@ -18,6 +18,7 @@ from pyhanko_certvalidator import CertificateValidator
 from pyhanko_certvalidator.errors import RevokedError
 
 from dgov.kernel import clock
+from dgov.kernel.clock import SystemClock
 from dgov.kernel.config import Settings
 from dgov.kernel.uow import Database
 from dgov.pki import revoke_agency_certificate, signing_material, validation_context
@@ -74,7 +75,7 @@ class _Ahead:
         self.by = by
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self.by
+        return SystemClock().now() + self.by
 
 
 async def test_status_fetched_after_the_context_was_made_is_accepted(served: Settings, db: Database) -> None:

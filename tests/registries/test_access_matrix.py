@@ -19,8 +19,9 @@ import pytest
 from httpx import AsyncClient
 from web_support import OFFICIAL_PASSWORD, access_rows, log_in, new_official
 
+from dgov.exchange import directory_rights, registry_services
 from dgov.exchange.demo import load as load_exchange
-from dgov.identity import Principal, RoleGrant
+from dgov.identity import SYSTEM, Principal, RoleGrant
 from dgov.kernel.errors import Forbidden, ValidationFailed
 from dgov.registries import RegistriesContext
 from dgov.registries import service as svc
@@ -229,8 +230,6 @@ async def test_every_read_states_a_purpose(node: RegistriesContext) -> None:
 async def test_a_right_revoked_in_the_exchange_closes_the_registry(
     node: RegistriesContext, runtime: Runtime
 ) -> None:
-    from dgov.exchange import directory_rights, registry_services
-    from dgov.identity import SYSTEM
 
     p = ONE_STOP.principal
     assert (await svc.get(node, p, "health_insurance", AN_CARD[1], purpose=PURPOSE)).key == AN_CARD[1]

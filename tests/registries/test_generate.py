@@ -23,7 +23,7 @@ from dgov.registries import generate as gen_module
 from dgov.registries.definitions import registry
 from dgov.registries.demo import AN, BINH, CUONG, KHANG, family_records, load_demo
 from dgov.registries.engine import columns_for
-from dgov.registries.generate import GenerateStats, generate
+from dgov.registries.generate import GenerateStats, generate, run
 from dgov.registries.models import records
 
 AS_OF = date(2026, 1, 1)
@@ -80,6 +80,34 @@ async def test_generated_records_are_valid_and_indexed_like_the_engine_would(
         assert r["version"] == 1 and not r["deleted"] and r["changed_by"] == "system:generate"
 
 
+def _assert_person_consistent(
+    people: dict[str, dict[str, Any]], born: dict[str, date], number: str, p: dict[str, Any]
+) -> None:
+    validate_id_number(number, birth_date=born[number], sex=p["sex"])
+    for parent in ("father_id_number", "mother_id_number"):
+        if parent in p:
+            assert (born[number] - born[p[parent]]).days > 17 * 365, "parents are grown-ups at the birth"
+    if "spouse_id_number" in p:
+        assert people[p["spouse_id_number"]]["spouse_id_number"] == number
+        assert people[p["spouse_id_number"]]["sex"] != p["sex"]
+    if p["status"] == "dead":
+        assert born[number] < date.fromisoformat(p["death_date"]) < AS_OF
+        assert "household_id" not in p
+
+
+def _assert_event_consistent(people: dict[str, dict[str, Any]], e: dict[str, Any]) -> None:
+    assert e["registration_date"] >= e["event_date"]
+    if e["event_type"] == "birth":
+        assert e["event_date"] == people[e["id_number"]]["birth_date"]
+        assert e["event_date"] >= str(gen_module.BIRTH_RECORDS_FROM)
+    if e["event_type"] == "death":
+        assert e["event_date"] == people[e["id_number"]]["death_date"]
+    if e["event_type"] == "marriage":
+        me, other = people[e["id_number"]], people[e["spouse_id_number"]]
+        wife = me if me["sex"] == "F" else other
+        assert e["event_date"] >= _plus_years(wife["birth_date"], 18)
+
+
 async def test_people_families_and_events_are_consistent(
     gen_population: tuple[GenerateStats, list[dict[str, Any]]],
 ) -> None:
@@ -88,16 +116,7 @@ async def test_people_families_and_events_are_consistent(
     assert len(people) == 500
     born = {k: date.fromisoformat(p["birth_date"]) for k, p in people.items()}
     for number, p in people.items():
-        validate_id_number(number, birth_date=born[number], sex=p["sex"])
-        for parent in ("father_id_number", "mother_id_number"):
-            if parent in p:
-                assert (born[number] - born[p[parent]]).days > 17 * 365, "parents are grown-ups at the birth"
-        if "spouse_id_number" in p:
-            assert people[p["spouse_id_number"]]["spouse_id_number"] == number
-            assert people[p["spouse_id_number"]]["sex"] != p["sex"]
-        if p["status"] == "dead":
-            assert born[number] < date.fromisoformat(p["death_date"]) < AS_OF
-            assert "household_id" not in p
+        _assert_person_consistent(people, born, number, p)
     households = {r["key"]: r["data"] for r in rows if r["registry"] == "residence"}
     members = [m for h in households.values() for m in h["members"]]
     assert (
@@ -112,16 +131,7 @@ async def test_people_families_and_events_are_consistent(
             assert people[m["id_number"]]["permanent_address"] == h["address"]
     events = [r["data"] for r in rows if r["registry"] == "civil_status"]
     for e in events:
-        assert e["registration_date"] >= e["event_date"]
-        if e["event_type"] == "birth":
-            assert e["event_date"] == people[e["id_number"]]["birth_date"]
-            assert e["event_date"] >= str(gen_module.BIRTH_RECORDS_FROM)
-        if e["event_type"] == "death":
-            assert e["event_date"] == people[e["id_number"]]["death_date"]
-        if e["event_type"] == "marriage":
-            me, other = people[e["id_number"]], people[e["spouse_id_number"]]
-            wife = me if me["sex"] == "F" else other
-            assert e["event_date"] >= _plus_years(wife["birth_date"], 18)
+        _assert_event_consistent(people, e)
     married = Counter(e["id_number"] for e in events if e["event_type"] == "marriage")
     assert set(married) == {k for k, p in people.items() if "spouse_id_number" in p}
     cards = {r["data"]["holder_id_number"]: r["data"] for r in rows if r["registry"] == "health_insurance"}
@@ -280,7 +290,6 @@ async def test_demo_loads_the_demo_families_once(db: Database) -> None:
 async def test_a_bulk_load_into_an_empty_registry_builds_its_indexes_afterwards(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dgov.registries.generate import run
 
     monkeypatch.setattr(run, "DEFER_INDEXES_FROM", 100)
     dropped: list[str] = []

@@ -4,7 +4,7 @@ provider, scopes, purposes, the access log, versions, as-of reads, readValue, ex
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +17,7 @@ from web_support import (
     CITIZEN_PASSWORD,
     access_rows,
     client_token,
+    identity,
     log_in,
     new_citizen,
     person,
@@ -24,8 +25,9 @@ from web_support import (
 )
 
 from dgov.identity import SYSTEM
+from dgov.identity.clients import disable_client
 from dgov.kernel import clock
-from dgov.kernel.clock import FrozenClock
+from dgov.kernel.clock import FrozenClock, SystemClock
 from dgov.kernel.models import AuditRecord
 from dgov.kernel.uow import Database
 from dgov.registries import RegistriesContext
@@ -40,7 +42,7 @@ WRITE = "registry.population.write"
 @pytest.fixture
 def api_clock() -> Iterator[FrozenClock]:
     """Real time standing still until moved: versions get distinct instants, tokens stay valid."""
-    frozen = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    frozen = FrozenClock(SystemClock().now().replace(microsecond=0))
     previous = clock.set_clock(frozen)
     yield frozen
     clock.set_clock(previous)
@@ -298,9 +300,6 @@ async def test_a_revoked_or_expired_token_stops_working(
     assert (await client.get(f"/data/population/1/exists?key={AN}", headers=bearer(token))).status_code == 200
     api_clock.advance(timedelta(minutes=11))  # access tokens live 10 minutes
     problem(await client.get(f"/data/population/1/exists?key={AN}", headers=bearer(token)), 401)
-    from web_support import identity
-
-    from dgov.identity.clients import disable_client
 
     fresh = await client_token(client, runtime, "bhxh-reader", (READ,))
     assert (await client.get(f"/data/population/1/exists?key={AN}", headers=bearer(fresh))).status_code == 200

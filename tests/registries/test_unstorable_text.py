@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 from web_support import AN, client_token, person
 
 from dgov.kernel import clock
-from dgov.kernel.clock import FrozenClock
+from dgov.kernel.clock import FrozenClock, SystemClock
 from dgov.kernel.uow import Database
 from dgov.registries.definitions import registry
 from dgov.registries.models import RegistryRecordVersion
@@ -28,7 +27,7 @@ HEADERS = {"X-Dgov-Purpose": quote("Kiểm thử")}
 
 @pytest.fixture(autouse=True)
 def frozen() -> Iterator[FrozenClock]:
-    fc = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    fc = FrozenClock(SystemClock().now().replace(microsecond=0))
     previous = clock.set_clock(fc)
     yield fc
     clock.set_clock(previous)

@@ -75,7 +75,7 @@ def vn_sex(value: Any) -> str:
 
 
 class _Loader(BaseLoader):
-    def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Any]:
+    def get_source(self, _environment: Environment, template: str) -> tuple[str, str | None, Any]:
         name = template.removesuffix(".html")
         try:
             return html_source(name), None, lambda: True

@@ -159,7 +159,9 @@ async def check(data: bytes, vc: ValidationContext, *, max_signatures: int | Non
             status = await async_validate_pdf_signature(
                 sig, signer_validation_context=vc, ts_validation_context=vc
             )
-        except Exception:
+        except (PdfError, ValueError, TypeError, KeyError, IndexError, AttributeError):  # pyHanko's and
+            # asn1crypto's errors on a damaged or altered signature are ValueErrors or PdfErrors; the rest
+            # are what malformed objects raise while walked
             verdict.reason_codes.append("tampered")
             continue
         sc.intact = bool(status.intact and status.valid)

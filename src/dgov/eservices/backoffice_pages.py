@@ -80,7 +80,7 @@ def _when(dt: datetime | None) -> str:
 def _form_defaults(pid: str) -> dict[str, Any]:
     try:
         return dict(catalogue.procedure(pid).defaults)
-    except Exception:  # a dossier of a procedure since removed from the catalogue
+    except NotFound:  # a dossier of a procedure since removed from the catalogue
         return {}
 
 
@@ -95,7 +95,7 @@ def _changed(raw: Any) -> str:
 def _procedure_name(pid: str) -> str:
     try:
         return catalogue.procedure(pid).name(current_locale.get())
-    except Exception:  # a dossier of a procedure since removed from the catalogue
+    except NotFound:  # a dossier of a procedure since removed from the catalogue
         return pid
 
 

@@ -397,7 +397,7 @@ async def issue_certificate(
 
 
 @tasks.inline("birth.publish")
-async def publish(uow: UnitOfWork, step: Step) -> dict[str, Any]:
+async def publish(_uow: UnitOfWork, step: Step) -> dict[str, Any]:
     form = _form(step)
     child = form.get("child", {})
     parents = [

@@ -17,6 +17,8 @@ from typing import Any
 
 import jsonschema
 
+from dgov.kernel.errors import NotFound
+
 FIELDS = (
     "civil_status",
     "residence",
@@ -238,7 +240,6 @@ def catalogue() -> dict[str, Procedure]:
 
 
 def procedure(procedure_id: str) -> Procedure:
-    from dgov.kernel.errors import NotFound
 
     proc = catalogue().get(procedure_id)
     if proc is None:

@@ -298,7 +298,7 @@ async def transition(
     return await get(uow, dossier.id)
 
 
-async def assign_code(uow: UnitOfWork, dossier: Dossier, *, actor: Principal) -> Dossier:
+async def assign_code(uow: UnitOfWork, dossier: Dossier) -> Dossier:
     """Number a draft and fix its appointment date, as the first step of its submission."""
     now = clock.now()
     code = dossier.code or await codes.next_code(

@@ -367,7 +367,7 @@ async def submit(
         )
         try:
             if not resubmission:
-                d = await dossiers.assign_code(uow, d, actor=p)
+                d = await dossiers.assign_code(uow, d)
             d = await dossiers.transition(
                 uow, d.id, dossiers.SUBMITTED, actor=p, actor_name=applicant.full_name
             )

@@ -6,6 +6,7 @@ prefill back over whatever came in, so a tampered hidden or read-only input chan
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -110,8 +111,7 @@ def authoritative(data: dict[str, Any], stored: Mapping[str, Any], readonly: set
 
 
 @lru_cache(maxsize=64)
-def _validator(digest: str, schema_json: str) -> jsonschema.Draft202012Validator:
-    import json
+def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
 
     return jsonschema.Draft202012Validator(json.loads(schema_json), format_checker=jsonschema.FormatChecker())
 
@@ -141,10 +141,9 @@ def _message(err: jsonschema.ValidationError) -> str:
 
 def validate(proc: Procedure, data: Mapping[str, Any]) -> list[FieldError]:
     """Field errors in the form's order; an empty list when the data fits the procedure's schema."""
-    import json
 
     schema = proc.form_schema
-    v = _validator(proc.digest, json.dumps(schema, sort_keys=True))
+    v = _validator(json.dumps(schema, sort_keys=True))
     found: dict[str, str] = {}
     for err in v.iter_errors(data):
         loc = [str(p) for p in err.absolute_path]

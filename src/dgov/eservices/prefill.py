@@ -9,12 +9,13 @@ applicant to the others (spouse, household).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dgov.eservices.catalogue import Procedure
 from dgov.exchange import ONE_STOP, call_service, registry_service_address
+from dgov.kernel import clock
 from dgov.kernel.errors import ServiceUnavailable
 from dgov.registries import commune_name, province_name
 
@@ -100,7 +101,7 @@ async def exchange_read(
 def address_text(addr: Any) -> str:
     if not isinstance(addr, dict):
         return ""
-    today = date.today()
+    today = clock.today()
     parts = [
         addr.get("street") or "",
         commune_name(str(addr.get("commune_code", "")), on=today) or str(addr.get("commune_code", "")),
@@ -134,9 +135,17 @@ def _needed(proc: Procedure) -> dict[tuple[str, str], list[str]]:
     return out
 
 
-async def collect(
-    rt: Runtime, proc: Procedure, *, id_number: str, reference: str, lang: str = "vi"
-) -> Prefill:
+def _subject_key(subject: str, mine: dict[str, Any], views: dict[str, Read | None]) -> Any:
+    """The key under which another registry holds the form's `subject` (None: not known)."""
+    if subject == "household":
+        return mine.get("household_id")
+    if subject in ("applicant", "mother", "father", "spouse"):
+        person = views.get(subject)
+        return person.key if person else None
+    return None
+
+
+async def collect(rt: Runtime, proc: Procedure, *, id_number: str, reference: str) -> Prefill:
     """Read what `proc`'s form can take from the registries about the citizen `id_number`."""
     purpose = _purpose(proc)
     needed = _needed(proc)
@@ -178,15 +187,9 @@ async def collect(
     for (registry, subject), fields in needed.items():
         if registry == "population":
             continue
-        if subject == "household":
-            key = mine.get("household_id")
-        elif subject == "child":
+        if subject == "child":
             continue  # read by `collect_child` once the parent has picked the child
-        elif subject in ("applicant", "mother", "father", "spouse"):
-            person = views.get(subject)
-            key = person.key if person else None
-        else:
-            key = None
+        key = _subject_key(subject, mine, views)
         views[f"{registry}:{subject}"] = (
             await exchange_read(
                 rt, registry=registry, key=str(key), fields=fields, purpose=purpose, reference=reference

@@ -21,7 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
+
 from dgov.eservices import dossiers
+from dgov.eservices.workflow_models import WorkItem
 from dgov.exchange import publish_event
 from dgov.identity import SYSTEM
 from dgov.kernel.uow import UnitOfWork
@@ -164,7 +167,7 @@ def _applicant_id(step: Step) -> str:
 
 
 @inline("dossier.acknowledge")
-async def _acknowledge(uow: UnitOfWork, step: Step) -> dict[str, Any]:
+async def _acknowledge(_uow: UnitOfWork, step: Step) -> dict[str, Any]:
     """The electronic receipt: a bundle has no one-stop officer, so it is in processing at once."""
     if step.procedure == "birth-bundle" or step.data.get("bundle"):
         return {"_status": ["in_processing"]}
@@ -172,7 +175,7 @@ async def _acknowledge(uow: UnitOfWork, step: Step) -> dict[str, Any]:
 
 
 @inline("dossier.reject")
-async def _reject(uow: UnitOfWork, step: Step) -> dict[str, Any]:
+async def _reject(_uow: UnitOfWork, step: Step) -> dict[str, Any]:
     reason = next(
         (step.data.get(k) for k in sorted(step.data) if k.endswith("_reason") and step.data.get(k)), ""
     )
@@ -180,12 +183,12 @@ async def _reject(uow: UnitOfWork, step: Step) -> dict[str, Any]:
 
 
 @inline("dossier.issue")
-async def _issue(uow: UnitOfWork, step: Step) -> dict[str, Any]:
+async def _issue(_uow: UnitOfWork, _step: Step) -> dict[str, Any]:
     return {"_status": ["approved", "result_issued"], "issued": True}
 
 
 @inline("dossier.notify")
-async def _notify(uow: UnitOfWork, step: Step) -> dict[str, Any]:
+async def _notify(_uow: UnitOfWork, step: Step) -> dict[str, Any]:
     if step.data.get("rejected"):
         template, params = "eservices.rejected", {"reason": step.data.get("reject_reason", "")}
     else:
@@ -198,9 +201,6 @@ async def _notify(uow: UnitOfWork, step: Step) -> dict[str, Any]:
 @inline("sla.overdue")
 async def _overdue(uow: UnitOfWork, step: Step) -> dict[str, Any]:
     """The SLA passed with the task still open: mark its work items and tell the applicant."""
-    from sqlalchemy import update
-
-    from dgov.eservices.workflow_models import WorkItem
 
     branch_task = step.task_name.removesuffix("_overdue") + "_review"
     await uow.session.execute(

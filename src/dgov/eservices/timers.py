@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dgov.eservices import workflow
+from dgov.eservices import workflow, worklist
 from dgov.eservices.workflow_models import WorkflowTimer
 from dgov.kernel import clock
 from dgov.kernel.errors import Conflict
@@ -56,7 +56,6 @@ async def tick(db: Database, services: Any, *, limit: int = 100) -> TickResult:
                 await uow.commit()
         except Conflict:
             continue  # the instance moved meanwhile; the next tick looks again
-    from dgov.eservices import worklist
 
     for dossier_id in await worklist.waiting_resubmissions(db, limit):
         try:

@@ -36,7 +36,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Table, select, update
 
-from dgov.eservices import tasks
+from dgov.eservices import catalogue, tasks
 from dgov.eservices.workflow_models import (
     ProcessDefinition,
     WorkflowEffect,
@@ -64,7 +64,7 @@ class _Environment(TaskDataEnvironment):  # type: ignore[misc]
     """Handlers already ran (see `_run_steps`) and put their result into the task's data; the engine's
     own call is then a formality."""
 
-    def call_service(self, context: Any, **kwargs: Any) -> str:
+    def call_service(self, _context: Any, **_kwargs: Any) -> str:
         return "{}"
 
 
@@ -97,7 +97,7 @@ def parse(name: str, source: str) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _spec(name: str, sha256: str, source: str) -> Any:
+def _spec(name: str, source: str) -> Any:
     return parse(name, source)
 
 
@@ -186,7 +186,6 @@ def _sla_due(dossier: Any) -> datetime:
 
 
 def _process_name(dossier: Any) -> str:
-    from dgov.eservices import catalogue
 
     return str(catalogue.procedure(dossier.procedure_id).raw["process"]).removesuffix(".bpmn")
 
@@ -197,7 +196,7 @@ async def start(uow: UnitOfWork, dossier: Any, *, process: str | None = None) ->
     definition = await latest_definition(uow, name)
     if definition is None:
         raise Conflict("The process {name} is not deployed (dgov eservices deploy)", params={"name": name})
-    spec = _spec(definition.name, definition.sha256, definition.source)
+    spec = _spec(definition.name, definition.source)
     wf = BpmnWorkflow(spec, script_engine=ENGINE)
     now = clock.now()
     facts = {

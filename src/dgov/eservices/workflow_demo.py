@@ -22,9 +22,14 @@ import uuid  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
-from dgov.identity import Principal, RoleGrant  # noqa: E402
+from dgov.eservices import dossiers, dossiers_attachments, dossiers_citizen, worklist  # noqa: E402
+from dgov.eservices.catalogue import procedure  # noqa: E402
+from dgov.eservices.models import dossiers as t_dossiers  # noqa: E402
+from dgov.identity import SYSTEM, Principal, RoleGrant  # noqa: E402
 from dgov.kernel import clock  # noqa: E402
 from dgov.kernel.clock import VN_TZ  # noqa: E402
+from dgov.kernel.ids import new_id  # noqa: E402
+from dgov.registries import RegistriesContext, read_record  # noqa: E402
 
 AN, AN_NAME = "001090012345", "Nguyễn Văn An"
 # The demo officials (identity/demo.py) as principals. Identity exports no account lookup, so their
@@ -77,7 +82,6 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 async def submit_bundle(rt: Runtime, applicant: Principal, id_number: str, name: str, n: int = 0) -> Any:
     """The parent's side, through the same use cases as the form pages: open the draft (prefilled
     through the exchange), upload the birth notice, type the child's data, submit."""
-    from dgov.eservices import dossiers_attachments, dossiers_citizen
 
     who = dossiers_citizen.Applicant(applicant, id_number, name)
     draft = await dossiers_citizen.open_draft(rt, who, "birth-bundle")
@@ -92,7 +96,7 @@ async def submit_bundle(rt: Runtime, applicant: Principal, id_number: str, name:
 
 def birth_notice_pdf(n: int = 0) -> bytes:
     """A made-up birth notice (giấy chứng sinh) as the hospital would hand it to the parents."""
-    from weasyprint import HTML
+    from weasyprint import HTML  # WeasyPrint costs seconds to import; only this demo document needs it
 
     child = child_form(n)["child"]
     html = (
@@ -106,8 +110,6 @@ def birth_notice_pdf(n: int = 0) -> bytes:
 
 async def _family_form(rt: Runtime, id_number: str, n: int) -> dict[str, Any]:
     """What prefill would have put in the form: the parents from the population registry."""
-    from dgov.identity import SYSTEM
-    from dgov.registries import RegistriesContext, read_record
 
     ctx = RegistriesContext(rt.db)
     me = (await read_record(ctx, SYSTEM, "population", id_number, purpose="Birth bundle")).data
@@ -147,10 +149,6 @@ async def direct_submit(
 ) -> Any:
     """A submitted dossier without the form pages (demo fallback, tests, bench): the same dossier
     functions, code, status and process start as a submission, minus prefill and form validation."""
-    from dgov.eservices import dossiers
-    from dgov.eservices.catalogue import procedure
-    from dgov.eservices.models import dossiers as t_dossiers
-    from dgov.kernel.ids import new_id
 
     proc = procedure(procedure_id)
     route = data.pop("_route", {}) or {}
@@ -188,7 +186,7 @@ async def direct_submit(
             )
         )
         d = await dossiers.get(uow, dossier_id)
-        d = await dossiers.assign_code(uow, d, actor=applicant)
+        d = await dossiers.assign_code(uow, d)
         d = await dossiers.transition(uow, d.id, dossiers.SUBMITTED, actor=applicant, actor_name=name)
         await workflow.start(uow, d)
         await uow.commit()
@@ -197,7 +195,6 @@ async def direct_submit(
 
 async def process_bundle(rt: Runtime, dossier_id: uuid.UUID) -> None:
     """The three agencies' officials each approve their branch from their own queue."""
-    from dgov.eservices import worklist
 
     for username in OFFICIALS:
         actor = official(username)
@@ -208,7 +205,6 @@ async def process_bundle(rt: Runtime, dossier_id: uuid.UUID) -> None:
 
 
 async def birth_journey(rt: Runtime, *, n: int = 0) -> dict[str, Any]:
-    from dgov.eservices import dossiers, workflow
 
     await load(rt)
     d = await submit_bundle(rt, citizen(AN), AN, AN_NAME, n)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dgov.eservices import dossiers, tasks, workflow
+from dgov.eservices.models import dossiers as t_dossiers
 from dgov.eservices.workflow_models import WorkItem
 from dgov.identity import OfficialEntry, Principal, audit_by, officials_holding, register, require
 from dgov.kernel import clock
@@ -320,7 +321,6 @@ async def resubmitted(db: Database, services: Any, dossier_id: uuid.UUID) -> boo
 
 
 async def waiting_resubmissions(db: Database, limit: int = 100) -> list[uuid.UUID]:
-    from dgov.eservices.models import dossiers as t_dossiers
 
     async with db.uow(readonly=True) as uow:
         return list(

@@ -108,7 +108,7 @@ async def register(request: Request) -> dict[str, str]:
         httpsig.check_content_digest(headers.get("content-digest"), body)
         verified = httpsig.verify(
             httpsig.Message(method="POST", target_uri=target_uri(request), headers=headers),
-            resolve=lambda kid: (key, httpsig.algorithm_of(key)),
+            resolve=lambda _kid: (key, httpsig.algorithm_of(key)),
             required=("@method", "@target-uri", "content-digest"),
             now=int(clock.now().timestamp()),
         )

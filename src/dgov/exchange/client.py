@@ -16,9 +16,11 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from dgov.exchange import httpsig
+from dgov.exchange import directory, httpsig
 from dgov.exchange.addresses import subsystem_id
 from dgov.exchange.gateway import gateway_for
 from dgov.exchange.gateway_wire import CLIENT_HEADER, DOSSIER, MESSAGE_ID, PURPOSE, SUBJECT, Incoming
@@ -325,10 +327,6 @@ async def register_node_subsystem(
 ) -> str:
     """Register a subsystem of this node whose private key the node keeps (sealed with the node's
     SecretBox), so that `call_service` can sign as it. Returns the key id."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from dgov.exchange import directory
 
     key: httpsig.PrivateKey = (
         Ed25519PrivateKey.generate()

@@ -139,5 +139,5 @@ async def on_retry(uow: UnitOfWork, message: Message) -> None:
 
 
 @subscribe(EVENT_TOPIC, "exchange.bus")
-async def on_event_bus(uow: UnitOfWork, message: Message) -> None:
+async def on_event_bus(_uow: UnitOfWork, message: Message) -> None:
     await bus.forward(message.payload["event"])

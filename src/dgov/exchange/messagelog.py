@@ -191,36 +191,48 @@ async def verify(conn: AsyncConnection, *, key: NodeKey | None) -> VerifyResult:
             )
         cp = cps.get(r.seq)
         if cp is not None:
-            if key is not None and (
-                cp.key_id != key.key_id
-                or not verify_signature(
-                    key.public_key,
-                    cp.signature,
-                    checkpoint_message(seq=cp.seq, hash_=cp.hash, ts=cp.ts, node=cp.node),
-                )
-            ):
-                return bad(r.seq, f"the signature of checkpoint {r.seq} is not valid (forged or altered)")
-            if cp.hash != h:
-                return bad(
-                    vouched + 1,
-                    f"records {vouched + 1}–{r.seq} were rewritten: the hash at record "
-                    f"{r.seq} is not the one signed in checkpoint {r.seq}",
-                )
+            problem = _checkpoint_problem(cp, key, h, vouched)
+            if problem is not None:
+                return bad(*problem)
             vouched = r.seq
         prev, expected = h, expected + 1
     count = expected - 1
+    problem = _end_problem(head, count, prev, cps)
+    return bad(*problem) if problem is not None else VerifyResult(True, count, len(cps))
+
+
+def _checkpoint_problem(cp: Any, key: NodeKey | None, h: str, vouched: int) -> tuple[int, str] | None:
+    """Checkpoint `cp` (at the record whose hash is `h`) forged, or signed over other records."""
+    if key is not None and (
+        cp.key_id != key.key_id
+        or not verify_signature(
+            key.public_key,
+            cp.signature,
+            checkpoint_message(seq=cp.seq, hash_=cp.hash, ts=cp.ts, node=cp.node),
+        )
+    ):
+        return cp.seq, f"the signature of checkpoint {cp.seq} is not valid (forged or altered)"
+    if cp.hash != h:
+        return (
+            vouched + 1,
+            f"records {vouched + 1}–{cp.seq} were rewritten: the hash at record "
+            f"{cp.seq} is not the one signed in checkpoint {cp.seq}",
+        )
+    return None
+
+
+def _end_problem(head: Any, count: int, prev: str, cps: dict[int, Any]) -> tuple[int, str] | None:
+    """The log's head row, and checkpoints beyond its end, against the `count` records there."""
     if head.seq > count:
-        return bad(count + 1, f"records {count + 1}–{head.seq} are missing: the log ends at record {count}")
+        return count + 1, f"records {count + 1}–{head.seq} are missing: the log ends at record {count}"
     if head.seq < count:
-        return bad(head.seq + 1, f"records {head.seq + 1}–{count} were added outside the chain")
+        return head.seq + 1, f"records {head.seq + 1}–{count} were added outside the chain"
     if head.hash != prev:
-        return bad(max(count, 1), f"record {count} was changed and its hash recomputed")
+        return max(count, 1), f"record {count} was changed and its hash recomputed"
     later = [s for s in cps if s > count]
     if later:
-        return bad(
-            count + 1, f"records {count + 1}–{max(later)} were deleted: a checkpoint was signed over them"
-        )
-    return VerifyResult(True, count, len(cps))
+        return count + 1, f"records {count + 1}–{max(later)} were deleted: a checkpoint was signed over them"
+    return None
 
 
 def _jsonable(row: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ the work to do them commit together or not at all, and a crash after the commit 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -118,7 +119,6 @@ async def list_event_types(db: Database) -> list[EventTypeView]:
 
 @lru_cache(maxsize=64)
 def _validator(schema_json: str) -> Draft202012Validator:
-    import json
 
     return Draft202012Validator(json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
 

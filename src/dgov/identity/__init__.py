@@ -4,6 +4,8 @@ an agency and an administrative unit, and the OpenID Connect provider every othe
 Other domains import only from here.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from dgov.identity.authz import (
     ANONYMOUS,
     SYSTEM,
@@ -17,7 +19,6 @@ from dgov.identity.authz import (
     require,
 )
 from dgov.identity.bearer import BearerAccess, bearer_access
-from dgov.identity.deps import current_login, current_principal
 from dgov.identity.directory import OfficialEntry, official_names, officials_holding
 from dgov.identity.national_id import IdNumberError, parse_id_number, validate_id_number
 
@@ -47,3 +48,18 @@ __all__ = [
 from dgov.identity.context import PersonOnFile, PersonVerifier, set_verifier_factory
 
 __all__ += ["PersonOnFile", "PersonVerifier", "set_verifier_factory"]
+
+# The request dependencies need FastAPI, which a command-line process (`dgov registries get`, imported
+# through this package by every domain) must not pay for: they are imported on first use (PEP 562).
+if TYPE_CHECKING:
+    from dgov.identity.deps import current_login, current_principal
+
+_WEB_ONLY = frozenset({"current_login", "current_principal"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WEB_ONLY:
+        from dgov.identity import deps
+
+        return getattr(deps, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

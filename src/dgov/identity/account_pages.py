@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from dgov.identity import connections, service, sessions
+from dgov.identity import connections, service, sessions, totp
 from dgov.identity.deps import clear_session_cookie, current_login, identity_context
 from dgov.identity.sessions import Authenticated
 from dgov.kernel.errors import NotFound, ValidationFailed
@@ -97,8 +97,6 @@ async def totp_submit(request: Request) -> Response:
             ctx, login.principal, secret=secret, code=str(form.get("code", ""))
         )
     except ValidationFailed:
-        from dgov.identity import totp
-
         uri = totp.provisioning_uri(
             secret, account_name=login.account.id_number or login.account.username or ""
         )

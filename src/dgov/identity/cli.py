@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from dgov.clisupport import console, run_with_runtime
-from dgov.identity import service
+from dgov.clisupport import console, print_json, run_with_runtime
+from dgov.identity import clients, service
 from dgov.identity.authz import SYSTEM
 from dgov.identity.context import IdentityContext, node_context
+from dgov.identity.oidc.keys import rotate_signing_key
 from dgov.web.runtime import Runtime
 
 app = typer.Typer(help="Accounts, officials and OAuth/OIDC clients.", no_args_is_help=True)
@@ -107,7 +108,6 @@ def add_client(
     ] = None,
 ) -> None:
     """Register an OAuth 2 / OIDC client. The secret is printed once, alone on the last line."""
-    from dgov.identity import clients
 
     async def go(rt: Runtime) -> None:
         created = await clients.add_client(
@@ -135,8 +135,6 @@ def add_client(
 @app.command("list-clients")
 def list_clients(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Registered clients (never their secrets)."""
-    from dgov.clisupport import print_json
-    from dgov.identity import clients
 
     async def go(rt: Runtime) -> None:
         rows = await clients.list_clients(context(rt), SYSTEM)
@@ -165,7 +163,6 @@ def list_clients(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 @app.command("rotate-key")
 def rotate_key(alg: Annotated[str, typer.Option("--alg", help="ES256 or RS256")] = "ES256") -> None:
     """Start signing ID tokens with a new key; the old one stays in the JWKS until its tokens expire."""
-    from dgov.identity.oidc.keys import rotate_signing_key
 
     async def go(rt: Runtime) -> None:
         kid = await rotate_signing_key(context(rt), SYSTEM, alg)

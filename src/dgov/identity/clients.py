@@ -78,6 +78,33 @@ def _check_uris(field: str, uris: Sequence[str], errors: list[FieldError]) -> No
             return
 
 
+def _check_grants(grants: list[str], public: bool, errors: list[FieldError]) -> None:
+    if not grants or any(g not in GRANT_TYPES for g in grants):
+        errors.append(
+            FieldError(("grant_types",), "Choose among authorization_code, refresh_token, client_credentials")
+        )
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        errors.append(
+            FieldError(("grant_types",), "Refresh tokens come only with the authorization code flow")
+        )
+    if public and "client_credentials" in grants:
+        errors.append(FieldError(("grant_types",), "A public client cannot use client credentials"))
+
+
+def _check_scopes(
+    scope_list: list[str], grants: list[str], redirect_uris: Sequence[str], errors: list[FieldError]
+) -> None:
+    if any(not _SCOPE.fullmatch(s) for s in scope_list):
+        errors.append(FieldError(("scopes",), "Scopes are lowercase words such as openid or profile"))
+    if "authorization_code" in grants:
+        if not redirect_uris:
+            errors.append(FieldError(("redirect_uris",), "Enter at least one redirect address"))
+        if "openid" not in scope_list:
+            errors.append(FieldError(("scopes",), "A client that logs people in needs the openid scope"))
+    elif set(scope_list) & USER_SCOPES:
+        errors.append(FieldError(("scopes",), "Scopes about a person need the authorization code flow"))
+
+
 async def add_client(
     ctx: IdentityContext,
     actor: Principal,
@@ -103,25 +130,8 @@ async def add_client(
         errors.append(FieldError(("name",), "Enter the name people will see on the consent screen"))
     if not _CLIENT_ID.fullmatch(client_id):
         errors.append(FieldError(("client_id",), "Use 3 to 100 letters, digits, dots, dashes or underscores"))
-    if not grants or any(g not in GRANT_TYPES for g in grants):
-        errors.append(
-            FieldError(("grant_types",), "Choose among authorization_code, refresh_token, client_credentials")
-        )
-    if "refresh_token" in grants and "authorization_code" not in grants:
-        errors.append(
-            FieldError(("grant_types",), "Refresh tokens come only with the authorization code flow")
-        )
-    if public and "client_credentials" in grants:
-        errors.append(FieldError(("grant_types",), "A public client cannot use client credentials"))
-    if any(not _SCOPE.fullmatch(s) for s in scope_list):
-        errors.append(FieldError(("scopes",), "Scopes are lowercase words such as openid or profile"))
-    if "authorization_code" in grants:
-        if not redirect_uris:
-            errors.append(FieldError(("redirect_uris",), "Enter at least one redirect address"))
-        if "openid" not in scope_list:
-            errors.append(FieldError(("scopes",), "A client that logs people in needs the openid scope"))
-    elif set(scope_list) & USER_SCOPES:
-        errors.append(FieldError(("scopes",), "Scopes about a person need the authorization code flow"))
+    _check_grants(grants, public, errors)
+    _check_scopes(scope_list, grants, redirect_uris, errors)
     _check_uris("redirect_uris", redirect_uris, errors)
     _check_uris("post_logout_redirect_uris", post_logout_redirect_uris, errors)
     if id_token_alg not in ALGORITHMS:

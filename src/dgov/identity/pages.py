@@ -251,7 +251,6 @@ async def activate_submit(request: Request) -> Response:
             id_number=form.get("id_number", ""),
             code=form.get("code", ""),
             password=form.get("password", ""),
-            ip=client_ip(request),
         )
     except ValidationFailed as exc:
         return await page(

@@ -321,9 +321,7 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[:1]}{'•' * 4}@{domain}"
 
 
-async def activate(
-    ctx: IdentityContext, *, id_number: str, code: str, password: str, ip: str | None = None
-) -> None:
+async def activate(ctx: IdentityContext, *, id_number: str, code: str, password: str) -> None:
     """Opens a pending account with a live code (sent to the contact on file, or printed in person) and
     the password chosen when registering. The password binds the code to that registration: if a
     stranger registered the number after the person did, the code that reaches the person does not open

@@ -14,7 +14,7 @@ one). Records after the last checkpoint can be recomputed unseen; `checkpoint_no
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -275,87 +275,124 @@ async def verify(conn: AsyncConnection, *, key: NodeKey | None) -> VerifyResult:
         return await _verify(conn, key)
 
 
+Problem = tuple[int, str]  # the first bad record's number, and what is wrong with it
+
+
 async def _verify(conn: AsyncConnection, key: NodeKey | None) -> VerifyResult:
     cps = (await conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq))).all()
     checkpoints = {row.seq: row for row in cps}
     head = (await conn.execute(_HEAD)).one_or_none()
 
-    def bad(seq: int, reason: str) -> VerifyResult:
+    def bad(problem: Problem) -> VerifyResult:
+        seq, reason = problem
         return VerifyResult(False, max(seq - 1, 0), len(checkpoints), seq, reason)
 
     records = _stream_records(conn)
     expected, prev, vouched = 1, GENESIS_HASH, 0  # vouched: the last record a valid signature covers
     r = await anext(records, None)
     while r is not None:
-        if r.seq != expected:
-            return bad(expected, f"record {expected} is missing (the next one present is {r.seq})")
-        if isinstance(r, _Unreadable):
-            return bad(r.seq, f"record {r.seq} was changed: its stored values no longer decode ({r.error})")
-        h = _stored_hash(r)
-        if h is None or h != r.hash:
-            return bad(r.seq, f"record {r.seq} was changed (its content does not match its hash)")
+        problem = _record_problem(r, expected)
+        h = _stored_hash(r) if problem is None else None
+        if problem is not None or h is None or h != r.hash:
+            return bad(
+                problem or (r.seq, f"record {r.seq} was changed (its content does not match its hash)")
+            )
         nxt = await anext(records, None)
         if r.prev_hash != prev:
-            if r.seq == 1:
-                return bad(1, "record 1 was changed: it does not start from the genesis hash")
-            # Records r-1 and r each match their own hash, yet r holds another hash for r-1: one of
-            # them was altered and rehashed. Rehashing r would also break r's link to what follows it;
-            # if that link holds, r-1 is the one rewritten.
-            succ = _successor_hash(nxt, head, r.seq)
-            if succ is not None and succ != h:
-                return bad(
-                    r.seq,
-                    f"record {r.seq} was changed and its hash recomputed "
-                    f"(it no longer links to record {r.seq - 1} nor to what follows it)",
-                )
-            return bad(
-                r.seq - 1,
-                f"record {r.seq - 1} was changed and its hash recomputed "
-                f"(record {r.seq} holds a different hash for it)",
-            )
+            return bad(_link_problem(r, h, nxt, head))
         cp = checkpoints.get(r.seq)
         if cp is not None:
-            problem = _checkpoint_problem(cp, key)
+            problem = _checkpoint_mismatch(cp, key, h, vouched, r.seq)
             if problem is not None:
-                return bad(r.seq, problem)
-            if cp.hash != h:
-                return bad(
-                    vouched + 1,
-                    f"records {vouched + 1}–{r.seq} were rewritten: the chain's hash at "
-                    f"record {r.seq} is not the one signed in checkpoint {r.seq}",
-                )
+                return bad(problem)
             vouched = r.seq
         prev, expected = h, expected + 1
         r = nxt
     count = expected - 1
+    problem = _end_problem(head, count, prev) or _deleted_problem(checkpoints.values(), key, count)
+    if problem is not None:
+        return bad(problem)
+    return VerifyResult(True, count, len(checkpoints))
+
+
+def _record_problem(r: Any, expected: int) -> Problem | None:
+    """A record missing, or whose stored values no longer decode."""
+    if r.seq != expected:
+        return expected, f"record {expected} is missing (the next one present is {r.seq})"
+    if isinstance(r, _Unreadable):
+        return r.seq, f"record {r.seq} was changed: its stored values no longer decode ({r.error})"
+    return None
+
+
+def _link_problem(r: Any, h: str, nxt: Any, head: Any) -> Problem:
+    """Record r holds another hash for r-1 than r-1's own."""
+    if r.seq == 1:
+        return 1, "record 1 was changed: it does not start from the genesis hash"
+    # Records r-1 and r each match their own hash, yet r holds another hash for r-1: one of them was
+    # altered and rehashed. Rehashing r would also break r's link to what follows it; if that link
+    # holds, r-1 is the one rewritten.
+    succ = _successor_hash(nxt, head, r.seq)
+    if succ is not None and succ != h:
+        return (
+            r.seq,
+            f"record {r.seq} was changed and its hash recomputed "
+            f"(it no longer links to record {r.seq - 1} nor to what follows it)",
+        )
+    return (
+        r.seq - 1,
+        f"record {r.seq - 1} was changed and its hash recomputed "
+        f"(record {r.seq} holds a different hash for it)",
+    )
+
+
+def _checkpoint_mismatch(cp: Any, key: NodeKey | None, h: str, vouched: int, seq: int) -> Problem | None:
+    problem = _checkpoint_problem(cp, key)
+    if problem is not None:
+        return seq, problem
+    if cp.hash != h:
+        return (
+            vouched + 1,
+            f"records {vouched + 1}–{seq} were rewritten: the chain's hash at "
+            f"record {seq} is not the one signed in checkpoint {seq}",
+        )
+    return None
+
+
+def _end_problem(head: Any, count: int, prev: str) -> Problem | None:
+    """The chain's head row against the records actually there."""
     if head is None:
-        return bad(count + 1, "the head row of the chain is missing")
+        return count + 1, "the head row of the chain is missing"
     if head.seq > count:
-        return bad(
+        return (
             count + 1,
             f"records {count + 1}–{head.seq} are missing: the chain ends at record {count} "
             f"but its head says {head.seq}",
         )
     if head.seq < count:
-        return bad(
+        return (
             head.seq + 1,
             f"records {head.seq + 1}–{count} were added outside the chain (its head says {head.seq})",
         )
     if head.hash != prev:
-        return bad(
+        return (
             max(count, 1),
             f"record {count} was changed and its hash recomputed "
             f"(the chain's head holds a different hash for it)",
         )
-    for cp in checkpoints.values():
+    return None
+
+
+def _deleted_problem(checkpoints: Iterable[Any], key: NodeKey | None, count: int) -> Problem | None:
+    """A valid checkpoint signed over records beyond the chain's end: they were deleted."""
+    for cp in checkpoints:
         if cp.seq <= count:
             continue
         problem = _checkpoint_problem(cp, key)
         if problem is not None:
-            return bad(cp.seq, problem)
-        return bad(
+            return cp.seq, problem
+        return (
             count + 1,
             f"records {count + 1}–{cp.seq} were deleted: checkpoint {cp.seq} was signed "
             f"over them but the chain ends at record {count}",
         )
-    return VerifyResult(True, count, len(checkpoints))
+    return None

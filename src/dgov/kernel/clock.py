@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -52,3 +52,8 @@ def set_clock(clock: Clock) -> Clock:
 
 def now() -> datetime:
     return _clock.now()
+
+
+def today() -> date:
+    """Today's date in Vietnam (the date on a citizen's papers), whatever the server's time zone."""
+    return now().astimezone(VN_TZ).date()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dgov.kernel.config import Settings
+if TYPE_CHECKING:  # only the type: `dgov version` imports this module and must stay light
+    from dgov.kernel.config import Settings
 
 PRIVATE_UMASK = 0o077
 FILE_MODE = 0o600

@@ -79,7 +79,7 @@ class GroupCommitWriter(Generic[T]):
                 batch = self._take()
                 try:
                     await self._commit(batch)
-                except Exception:
+                except Exception:  # noqa: BLE001 — the batch worker's boundary: retried one by one below
                     await self._one_by_one(batch)
                 else:
                     _settle(batch, None)
@@ -111,7 +111,7 @@ class GroupCommitWriter(Generic[T]):
         for sub in batch:
             try:
                 await self._commit([sub])
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 — the worker's boundary: re-raised in the submitter
                 self.stats.failed_submissions += 1
                 _settle([sub], exc)
             else:

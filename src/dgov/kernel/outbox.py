@@ -253,7 +253,7 @@ class Dispatcher:
                 for sub in self.registry.for_topic(msg.topic):
                     try:
                         await self._deliver_to(sub, msg)
-                    except Exception as exc:  # a consumer's failure must not stop the others
+                    except Exception as exc:  # noqa: BLE001 — worker loop: one consumer's failure is logged, retried, and must not stop the others
                         log.warning(
                             "outbox consumer failed",
                             extra={"consumer": sub.consumer, "message_id": str(msg.id), "error": repr(exc)},

@@ -49,7 +49,7 @@ class _Overran:
     seconds: float
 
 
-def _on_alarm(signum: int, frame: FrameType | None) -> None:
+def _on_alarm(_signum: int, _frame: FrameType | None) -> None:
     raise _Deadline
 
 

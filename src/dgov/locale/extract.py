@@ -85,24 +85,34 @@ def error_msgids(tree: ast.AST, error_names: frozenset[str]) -> Iterator[tuple[i
         if isinstance(node, ast.ClassDef) and (
             node.name in error_names or any(_name(b) in error_names for b in node.bases)
         ):
-            for stmt in node.body:
-                target, value = None, None
-                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-                    target, value = stmt.targets[0], stmt.value
-                elif isinstance(stmt, ast.AnnAssign):
-                    target, value = stmt.target, stmt.value
-                if target is not None and _name(target) == "title" and (text := _literal(value)):
-                    yield stmt.lineno, text, f"Error title ({node.name})"
+            yield from _class_titles(node)
         elif isinstance(node, ast.Call):
-            callee = _name(node.func)
-            if callee in error_names:
-                arg = node.args[0] if node.args else _keyword(node, "detail")
-                if text := _literal(arg):
-                    yield node.lineno, text, f"Error detail ({callee})"
-            elif callee == "FieldError":
-                arg = node.args[1] if len(node.args) > 1 else _keyword(node, "message")
-                if text := _literal(arg):
-                    yield node.lineno, text, "Message about one field"
+            yield from _call_message(node, error_names)
+
+
+def _class_titles(node: ast.ClassDef) -> Iterator[tuple[int, str, str]]:
+    """An error class's `title = "…"`."""
+    for stmt in node.body:
+        target, value = None, None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign):
+            target, value = stmt.target, stmt.value
+        if target is not None and _name(target) == "title" and (text := _literal(value)):
+            yield stmt.lineno, text, f"Error title ({node.name})"
+
+
+def _call_message(node: ast.Call, error_names: frozenset[str]) -> Iterator[tuple[int, str, str]]:
+    """`SomeError("detail")` and `FieldError(loc, "message")`."""
+    callee = _name(node.func)
+    if callee in error_names:
+        arg = node.args[0] if node.args else _keyword(node, "detail")
+        if text := _literal(arg):
+            yield node.lineno, text, f"Error detail ({callee})"
+    elif callee == "FieldError":
+        arg = node.args[1] if len(node.args) > 1 else _keyword(node, "message")
+        if text := _literal(arg):
+            yield node.lineno, text, "Message about one field"
 
 
 def extract_dgov_python(
@@ -150,9 +160,9 @@ def _text(value: Any) -> str | None:
 
 def extract_registry_schema(
     fileobj: IO[bytes],
-    keywords: Mapping[str, Any],
-    comment_tags: Collection[str],
-    options: Any,
+    _keywords: Mapping[str, Any],
+    _comment_tags: Collection[str],
+    **_options: Any,  # Babel's extractor signature; a registry schema has no keywords or options
 ) -> Iterator[Extracted]:
     text = fileobj.read().decode("utf-8")
     for title in schema_titles(json.loads(text)):

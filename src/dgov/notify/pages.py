@@ -3,12 +3,16 @@ when DGOV_DEV_MAILBOX=true. Never in prod."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from dgov.identity import current_login, is_operator
 from dgov.kernel.errors import Forbidden, NotFound
+from dgov.notify.inbox import inbox, mark_read
 from dgov.notify.models import Notification
 from dgov.web.deps import get_runtime
 from dgov.web.templating import add_template_package, page
@@ -22,12 +26,6 @@ async def messages(request: Request) -> Response:
     """Shows activation and password-reset codes, so it needs both an explicit DGOV_DEV_MAILBOX=true and
     an operator's login. Being on this machine proves nothing: behind a same-host proxy every visitor's
     request comes from 127.0.0.1."""
-    from urllib.parse import urlencode
-
-    from starlette.responses import RedirectResponse
-
-    from dgov.identity import current_login, is_operator
-
     rt = get_runtime(request)
     settings = request.app.state.settings
     if settings.env == "prod" or not settings.dev_mailbox:
@@ -48,12 +46,6 @@ async def messages(request: Request) -> Response:
 
 @router.get("/hop-thu")
 async def inbox_page(request: Request) -> Response:
-    from urllib.parse import urlencode
-
-    from starlette.responses import RedirectResponse
-
-    from dgov.identity import current_login
-    from dgov.notify.inbox import inbox
 
     login = await current_login(request)
     if login is None:
@@ -66,10 +58,6 @@ async def inbox_page(request: Request) -> Response:
 
 @router.post("/hop-thu/da-doc")
 async def inbox_mark_read(request: Request) -> Response:
-    from starlette.responses import RedirectResponse
-
-    from dgov.identity import current_login
-    from dgov.notify.inbox import mark_read
 
     login = await current_login(request)
     if login is None:

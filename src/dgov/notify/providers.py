@@ -3,7 +3,11 @@ SMTP and SMS gateways plug in behind the same interface."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Protocol
 
 log = logging.getLogger("dgov.notify")
@@ -28,7 +32,7 @@ class LogProvider:
     """Writes a (masked) log line; the message itself is stored by the caller for the developer viewer.
     The body is never logged: it carries one-time codes."""
 
-    async def send(self, *, channel: str, to: str, subject: str, body: str) -> None:
+    async def send(self, *, channel: str, to: str, subject: str, **_body: str) -> None:
         log.info("message sent", extra={"channel": channel, "to": mask_recipient(to), "subject": subject})
 
 
@@ -62,9 +66,6 @@ class SmtpProvider:
         self.starttls, self.username, self.password, self.timeout = starttls, username, password, timeout
 
     def _send(self, to: str, subject: str, body: str) -> None:
-        import smtplib
-        from email.message import EmailMessage
-        from email.utils import formatdate, make_msgid
 
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = self.sender, to, subject
@@ -78,7 +79,6 @@ class SmtpProvider:
             smtp.send_message(msg)
 
     async def send_email(self, *, to: str, subject: str, body: str) -> None:
-        import asyncio
 
         await asyncio.to_thread(self._send, to, subject, body)
         log.info("email sent", extra={"channel": "email", "to": mask_recipient(to), "subject": subject})

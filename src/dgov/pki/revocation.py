@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from asn1crypto import keys as asn1_keys
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
@@ -164,7 +165,7 @@ def parse_ocsp_request(request_der: bytes) -> ocsp.OCSPRequest | None:
     try:
         req = ocsp.load_der_ocsp_request(request_der)
         req.hash_algorithm  # noqa: B018 - an unsupported algorithm fails here, not while answering
-    except Exception:
+    except (ValueError, UnsupportedAlgorithm):
         # Anything unparsable, including requests for several certificates at once (not supported).
         return None
     return req

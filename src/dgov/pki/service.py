@@ -345,7 +345,7 @@ async def _revoke(uow: Any, c: CertInfo, reason: str, actor: str) -> CertInfo:
 
 
 async def revoke_agency_certificate(
-    settings: Settings,
+    _settings: Settings,  # kept in the public signature; the agency's keys are in the database
     db: Database,
     code: str,
     *,

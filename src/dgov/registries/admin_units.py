@@ -30,6 +30,9 @@ from dgov.kernel import clock
 from dgov.registries.models import admin_units
 
 REFORM_DATE = date(2025, 7, 1)  # for callers' defaults only; the data carries its own dates
+# What a missing or unreadable code list raises (no package, no data file, a damaged file): pages show a
+# bare code then rather than fail.
+CODE_LIST_ERRORS: tuple[type[Exception], ...] = (RuntimeError, OSError, sqlite3.Error, KeyError, ValueError)
 
 
 @dataclass(frozen=True)

@@ -318,7 +318,7 @@ def generate_cmd(
 ) -> None:
     """Generate a synthetic but believable population (families, households, civil status, insurance,
     diplomas, businesses, land)."""
-    from dgov.registries.generate import generate
+    from dgov.registries.generate import generate  # the generator and its name lists load only for it
 
     async def go(rt: Runtime) -> Any:
         with Progress(

@@ -208,27 +208,32 @@ class _Source:
             if len(cells) > len(columns):
                 yield _Parsed(number, None, [FieldError((), "This row has more cells than the header")])
                 continue
-            data: dict[str, Any] = {}
-            errors: list[FieldError] = []
-            for (path, convert), cell in zip(columns, cells, strict=False):
-                if cell == "":
-                    continue  # an empty cell is an absent field
-                value: Any = cell
-                if convert is not None:
-                    try:
-                        value = convert(cell)
-                    except ValueError as exc:
-                        errors.append(FieldError(path, str(exc)))
-                        continue
-                if len(path) == 1:
-                    data[path[0]] = value
-                else:
-                    _put(data, path, value)
-            yield _Parsed(number, data, errors)
+            yield _Parsed(number, *_csv_record(columns, cells))
 
 
 # A column's field path and how its text becomes the value (None: it stays text).
 Column = tuple[tuple[str, ...], Callable[[str], Any] | None]
+
+
+def _csv_record(columns: list[Column], cells: list[str]) -> tuple[dict[str, Any], list[FieldError]]:
+    """One CSV row as the record's data, and the cells that do not convert."""
+    data: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for (path, convert), cell in zip(columns, cells, strict=False):
+        if cell == "":
+            continue  # an empty cell is an absent field
+        value: Any = cell
+        if convert is not None:
+            try:
+                value = convert(cell)
+            except ValueError as exc:
+                errors.append(FieldError(path, str(exc)))
+                continue
+        if len(path) == 1:
+            data[path[0]] = value
+        else:
+            _put(data, path, value)
+    return data, errors
 
 
 def _columns(reg: Registry, header: list[str]) -> tuple[list[Column], list[FieldError]]:
@@ -374,18 +379,7 @@ async def _check(
         buffer.clear()
 
     for parsed in source.rows():
-        found = list(parsed.errors)
-        new_key: str | None = None
-        if parsed.data is not None:
-            bad = {e.loc for e in found}
-            found += [e for e in reg.errors(parsed.data) if e.loc not in bad]
-            key = parsed.data.get(key_field)
-            if isinstance(key, str) and not any(e.loc[:1] == (key_field,) for e in found):
-                if key in first_row:
-                    found.append(_repeated(key_field, key, first_row[key]))
-                else:
-                    first_row[key] = parsed.row
-                    new_key = key
+        found, new_key = _row_errors(reg, parsed, first_row)
         buffer.append((parsed.row, found, new_key))
         if len(buffer) >= KEY_CHECK_BATCH:
             await flush()
@@ -394,6 +388,27 @@ async def _check(
         out.add(row, e.loc, e.message, **e.params)
     report.rows = source.rows_seen
     report.digest = source.digest
+
+
+def _row_errors(
+    reg: Registry, parsed: _Parsed, first_row: dict[str, int]
+) -> tuple[list[FieldError], str | None]:
+    """A row's errors (its own, the schema's, a key repeated in the file) and its key if it is new to
+    the file (to be looked up in the registry); `first_row` remembers where each key was first seen."""
+    found = list(parsed.errors)
+    if parsed.data is None:
+        return found, None
+    key_field = reg.key_field
+    bad = {e.loc for e in found}
+    found += [e for e in reg.errors(parsed.data) if e.loc not in bad]
+    key = parsed.data.get(key_field)
+    if not isinstance(key, str) or any(e.loc[:1] == (key_field,) for e in found):
+        return found, None
+    if key in first_row:
+        found.append(_repeated(key_field, key, first_row[key]))
+        return found, None
+    first_row[key] = parsed.row
+    return found, key
 
 
 def _exists(reg: Registry, key_field: str, key: str) -> FieldError:

@@ -65,7 +65,7 @@ def _place(key: str, code: str) -> str:
             name = admin_units.province_name(code)
         elif key.endswith("commune_code"):
             name = admin_units.commune_name(code)
-    except Exception:  # a missing code list must not hide the record
+    except admin_units.CODE_LIST_ERRORS:  # a missing code list must not hide the record
         name = None
     return f"{name} ({code})" if name else code
 

@@ -51,46 +51,12 @@ class RequestLimitsMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse(scope, send, 413)
             return
-        received = 0
-        failure: int | None = None  # 413 or 408 once the body broke a limit
-        started = False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.body_timeout
-
-        async def limited_receive() -> Message:
-            # Raising here would not reach us: frameworks turn any error while reading the body into
-            # their own 400. So the body "ends" (a disconnect), and our answer replaces theirs.
-            nonlocal received, failure
-            if failure is not None:
-                return {"type": "http.disconnect"}
-            try:
-                message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.001))
-            except TimeoutError:
-                failure = 408
-                return {"type": "http.disconnect"}
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    failure = 413
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if failure is not None and not started:
-                if message["type"] == "http.response.start":
-                    started = True
-                    await self._refuse(scope, send, failure)
-                return
-            if failure is not None:
-                return  # the rest of the app's own answer, which ours replaced
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        await self.app(scope, limited_receive, guarded_send)
-        if failure is not None and not started:
-            await self._refuse(scope, send, failure)
+        guard = _Guard(receive, send, limit, self.body_timeout)
+        await self.app(scope, guard.receive, guard.send)
+        if guard.failure is not None and not guard.started:
+            await self._refuse(scope, send, guard.failure)
+        elif guard.replace_with is not None:
+            await self._refuse(scope, send, guard.replace_with)
 
     async def _refuse(self, scope: Scope, send: Send, status: int) -> None:
         request = Request(scope)
@@ -107,6 +73,48 @@ class RequestLimitsMiddleware:
         # The client may still be sending: tell it the connection ends here rather than read the rest.
         response.headers["Connection"] = "close"  # type: ignore[attr-defined]
         await response(scope, _disconnected, send)  # type: ignore[operator]
+
+
+class _Guard:
+    """One request's body accounting. Raising from `receive` would not reach the middleware: frameworks
+    turn any error while reading the body into their own 400. So the body "ends" (a disconnect), and the
+    app's answer is swallowed and replaced by ours."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int, timeout: float) -> None:
+        self._receive, self._send, self.limit = receive, send, limit
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + timeout
+        self.received = 0
+        self.failure: int | None = None  # 413 or 408 once the body broke a limit
+        self.started = False
+        self.replace_with: int | None = None  # the app started answering after a failure
+
+    async def receive(self) -> Message:
+        if self.failure is not None:
+            return {"type": "http.disconnect"}
+        try:
+            message = await asyncio.wait_for(
+                self._receive(), timeout=max(self.deadline - self.loop.time(), 0.001)
+            )
+        except TimeoutError:
+            self.failure = 408
+            return {"type": "http.disconnect"}
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                self.failure = 413
+                return {"type": "http.disconnect"}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.failure is not None:
+            if message["type"] == "http.response.start" and not self.started:
+                self.started = True
+                self.replace_with = self.failure
+            return  # the app's own answer, which ours replaces
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
 
 
 async def _disconnected() -> Message:

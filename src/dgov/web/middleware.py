@@ -188,7 +188,7 @@ class _MultipartCompat(FormParser):
     (`FileClass`, a no-argument `on_file`), so every multipart form failed with a server error. It looks
     only for the csrftoken field, which must come first; file parts are never read before it."""
 
-    def __init__(self, content_type: str, on_field: Any, on_file: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, content_type: str, on_field: Any, _on_file: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("FileClass", None)
         super().__init__(content_type, on_field, lambda *_: None, *args, **kwargs)
 

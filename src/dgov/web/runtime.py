@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from dgov.domains import domain_modules
 from dgov.kernel.audit import CheckpointPolicy
 from dgov.kernel.config import Settings
 from dgov.kernel.db import make_engine
@@ -66,7 +67,6 @@ class Runtime:
         self._stop.clear()
         self._task = asyncio.create_task(self.dispatcher.run_forever(self._stop), name="outbox-dispatcher")
         # Domains with periodic work (eservices' SLA timers) run it beside the dispatcher.
-        from dgov.domains import domain_modules
 
         for name, mod in domain_modules("timers"):
             if hasattr(mod, "background"):

@@ -11,6 +11,7 @@ is known to be registered for a known client; otherwise the person sees an error
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -144,6 +145,47 @@ def _end_login_session(s: Store) -> None:
         row.revoked_at = s.now
 
 
+def _login_not_good_enough(
+    s: Store,
+    request: Request,
+    prompts: set[str],
+    level_needed: int,
+    refuse: Callable[[OAuth2Error, str], Outcome],
+) -> Outcome | None:
+    """The answer when the person's login is too old, asked to be fresh, or of too low a level; None
+    when it will do."""
+    login = s.login
+    assert login is not None
+    max_age_text = request.payload.data.get("max_age")
+    max_age: int | None = None
+    if max_age_text is not None:
+        if not max_age_text.isdigit():
+            return refuse(InvalidRequestError("max_age must be a whole number of seconds"), "bad_max_age")
+        max_age = int(max_age_text)
+    too_old = max_age is not None and (s.now - login.session.auth_time).total_seconds() > max_age
+    if "login" in prompts or too_old:
+        if "none" in prompts:
+            return refuse(LoginRequiredError(), "fresh_login_needed")
+        # The login page lets a logged-in person straight through: end the session so it asks again.
+        _end_login_session(s)
+        return Outcome(login_url=_login_url(request, level=level_needed, fresh=True), end_session=True)
+    if login.session.level < level_needed:
+        if "none" in prompts:
+            return refuse(LoginRequiredError(), "level2_needed")
+        return Outcome(login_url=_login_url(request, level=level_needed))
+    return None
+
+
+def _request_object(data: dict[str, str]) -> tuple[OAuth2Error, str] | None:
+    """OIDC Core §6: a provider that does not support request objects MUST refuse them, not ignore them
+    (ignoring would silently drop what they carry, e.g. max_age or acr_values)."""
+    if "request" in data:
+        return RequestNotSupportedError(), "request_object_not_supported"
+    if "request_uri" in data:
+        return RequestURINotSupportedError(), "request_uri_not_supported"
+    return None
+
+
 def authorize(server: OIDCServer, request: Request, decision: str | None) -> Outcome:
     """GET (decision None) shows consent or answers at once; POST carries "approve" or "deny"."""
     s = current()
@@ -164,33 +206,16 @@ def authorize(server: OIDCServer, request: Request, decision: str | None) -> Out
         error.redirect_uri, error.state = redirect_uri, state
         return Outcome(response=server.handle_error_response(request, error))
 
-    # OIDC Core §6: a provider that does not support request objects MUST refuse them, not ignore them
-    # (ignoring would silently drop what they carry, e.g. max_age or acr_values).
-    if "request" in data:
-        return refuse(RequestNotSupportedError(), "request_object_not_supported")
-    if "request_uri" in data:
-        return refuse(RequestURINotSupportedError(), "request_uri_not_supported")
+    unsupported = _request_object(data)
+    if unsupported is not None:
+        return refuse(*unsupported)
     level_needed = 2 if LEVEL2 in (data.get("acr_values") or "").split() else 1
     if login is None:
         return Outcome(login_url=_login_url(request, level=level_needed))  # prompt=none: Authlib refused
 
-    max_age_text = data.get("max_age")
-    max_age: int | None = None
-    if max_age_text is not None:
-        if not max_age_text.isdigit():
-            return refuse(InvalidRequestError("max_age must be a whole number of seconds"), "bad_max_age")
-        max_age = int(max_age_text)
-    too_old = max_age is not None and (s.now - login.session.auth_time).total_seconds() > max_age
-    if "login" in prompts or too_old:
-        if "none" in prompts:
-            return refuse(LoginRequiredError(), "fresh_login_needed")
-        # The login page lets a logged-in person straight through: end the session so it asks again.
-        _end_login_session(s)
-        return Outcome(login_url=_login_url(request, level=level_needed, fresh=True), end_session=True)
-    if login.session.level < level_needed:
-        if "none" in prompts:
-            return refuse(LoginRequiredError(), "level2_needed")
-        return Outcome(login_url=_login_url(request, level=level_needed))
+    not_yet = _login_not_good_enough(s, request, prompts, level_needed, refuse)
+    if not_yet is not None:
+        return not_yet
 
     scopes: list[str] = scope_to_list(request.scope) or []
     subject = Subject.of(s.ctx, login.account, client.row)

@@ -109,24 +109,24 @@ class ConsentLine:
     params: tuple[tuple[str, str], ...] = ()
 
 
+def _claim_line(claim: str, account: Account, values: dict[str, str]) -> ConsentLine | None:
+    """The consent screen's line for one claim (None: nothing to show for this account)."""
+    if claim == "sub":
+        return ConsentLine(CLAIM_LABELS[claim], None)
+    if claim == "gender" and account.sex in SEX_LABELS:
+        return ConsentLine(CLAIM_LABELS[claim], SEX_LABELS[account.sex], value_msgid=True)
+    if claim == "birthdate" and account.birth_date:
+        return ConsentLine(CLAIM_LABELS[claim], account.birth_date.strftime("%d/%m/%Y"))
+    if claim in values:
+        return ConsentLine(CLAIM_LABELS[claim], values[claim])
+    return None
+
+
 def consent_lines(account: Account, scopes: list[str]) -> list[ConsentLine]:
     """One line per claim (with the value that would be shared), then what else the scopes allow."""
     values = claim_values(account)
-    lines: list[ConsentLine] = []
-    seen: set[str] = set()
-    for scope in scopes:
-        for claim in SCOPE_CLAIMS.get(scope, ()):
-            if claim in seen:
-                continue
-            seen.add(claim)
-            if claim == "sub":
-                lines.append(ConsentLine(CLAIM_LABELS[claim], None))
-            elif claim == "gender" and account.sex in SEX_LABELS:
-                lines.append(ConsentLine(CLAIM_LABELS[claim], SEX_LABELS[account.sex], value_msgid=True))
-            elif claim == "birthdate" and account.birth_date:
-                lines.append(ConsentLine(CLAIM_LABELS[claim], account.birth_date.strftime("%d/%m/%Y")))
-            elif claim in values:
-                lines.append(ConsentLine(CLAIM_LABELS[claim], values[claim]))
+    claims = dict.fromkeys(claim for scope in scopes for claim in SCOPE_CLAIMS.get(scope, ()))
+    lines = [line for claim in claims if (line := _claim_line(claim, account, values)) is not None]
     if "offline_access" in scopes:
         lines.append(ConsentLine(OFFLINE_LABEL, None))
     for scope in scopes:

@@ -213,7 +213,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):  # type: ignore[misc]
             "exp": now + int(keys.ID_TOKEN_TTL.total_seconds()),
         }
 
-    def generate_user_info(self, user: Subject, scope: str) -> dict[str, str]:
+    def generate_user_info(self, user: Subject, _scope: str) -> dict[str, str]:
         return {"sub": user.sub}
 
 
@@ -283,12 +283,12 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
 
 
 def generate_token(
-    grant_type: str,
     client: Client,
     user: Subject | None = None,
     scope: str | None = None,
     expires_in: int | None = None,
     include_refresh_token: bool = True,
+    **_grant_type: str,  # Authlib passes every argument by name, the grant type too; one generator serves all
 ) -> dict[str, Any]:
     scope = BearerTokenGenerator.get_allowed_scope(client, scope)
     token: dict[str, Any] = {

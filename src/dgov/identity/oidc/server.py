@@ -181,7 +181,7 @@ class Protector(ResourceProtector):  # type: ignore[misc]
 
 
 class UserInfoEndpointImpl(UserInfoEndpoint):  # type: ignore[misc]
-    def __call__(self, request: Any) -> tuple[int, Any, list[tuple[str, str]]]:
+    def __call__(self, _request: Any) -> tuple[int, Any, list[tuple[str, str]]]:
         token: Token = self.resource_protector.acquire_token("openid")
         user = token.get_user()
         if user is None:
@@ -214,13 +214,13 @@ class UserInfoEndpointImpl(UserInfoEndpoint):  # type: ignore[misc]
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post", "none"]
 
-    def check_params(self, request: Any, client: Any) -> None:
+    def check_params(self, request: Any, _client: Any) -> None:
         """RFC 7009 §2.1: the hint only speeds the search; a server that cannot use it searches every
         token type. An unknown hint is therefore ignored, never an error (we search both anyway)."""
         if "token" not in request.form:
             raise InvalidRequestError()
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+    def query_token(self, token_string: str, _token_type_hint: str | None) -> Token | None:
         s = current()
         h = digest(token_string)
         row = s.session.scalar(

@@ -145,7 +145,7 @@ class Client(ClientMixin):  # type: ignore[misc]
             return False
         return secret_matches(self.row.secret_hash, client_secret)
 
-    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+    def check_endpoint_auth_method(self, method: str, _endpoint: str) -> bool:
         if self.row.public:
             return method == "none"
         return method in ("client_secret_basic", "client_secret_post")

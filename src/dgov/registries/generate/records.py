@@ -30,22 +30,26 @@ class Generator(PopulationRecords, CivilStatusRecords, InsuranceRecords, Educati
                 self._population(p, street, household_id if p.death is None else None, out)
         if living and "residence" in only:
             self._residence(rng, living, household_id or "", street, out)
-        civil, education = "civil_status" in only, "education" in only
-        insurance = "health_insurance" in only or "social_insurance" in only
-        business = "business" in only
         for p in people:
-            if civil:
-                self._civil_status(rng, p, out)
-            if p.death is None:
-                if insurance:
-                    self._insurance(rng, p, street, out)
-                if education:
-                    self._education(rng, p, out)
-                if business:
-                    self._business(rng, p, street, out)
+            self._person_records(rng, p, street, out)
         if living and "land" in only:
             self._land(rng, living[0], street, out)
         for p in people:
             # Spouses point at each other: break the cycles so that reference counting frees a household
             # at once (the generator runs with the cyclic garbage collector paused).
             p.spouse = p.father = p.mother = None
+
+    def _person_records(self, rng: random.Random, p: Person, street: str, out: list[Rec]) -> None:
+        """One person's records beyond the population registry, in a fixed order (the draws from
+        `rng` must come in the same order for a seed to give the same population)."""
+        only = self.only
+        if "civil_status" in only:
+            self._civil_status(rng, p, out)
+        if p.death is not None:
+            return
+        if "health_insurance" in only or "social_insurance" in only:
+            self._insurance(rng, p, street, out)
+        if "education" in only:
+            self._education(rng, p, out)
+        if "business" in only:
+            self._business(rng, p, street, out)
