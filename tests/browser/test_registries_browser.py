@@ -9,7 +9,6 @@ in with: the server refuses a TOTP code it has already accepted for an account.
 from __future__ import annotations
 
 import re
-from datetime import date
 from pathlib import Path
 
 import pyotp
@@ -20,6 +19,7 @@ from test_identity_browser import assert_clean, enter_code, log_in_with_password
 from test_shell import assert_landmarks
 
 from dgov.identity import demo
+from dgov.kernel import clock
 
 pytestmark = pytest.mark.browser
 
@@ -90,9 +90,10 @@ async def test_an_official_reads_a_person_and_the_person_sees_it(
     await page.mouse.move(0, 0)
     await page.screenshot(path=str(screenshots / "registries-record-vi.png"), full_page=True)
 
-    # As of a date: today shows the version in force; a date before the record existed says so.
+    # As of a date: today shows the version in force; a date before the record existed says so. Today is
+    # Vietnam's date (the record was created on it): the machine's UTC date is the day before from 17:00.
     as_of = page.locator("form.as-of")
-    await as_of.locator("#as_of").fill(date.today().isoformat())
+    await as_of.locator("#as_of").fill(clock.local_today().isoformat())
     await as_of.locator("button[type=submit]").click()
     await expect(page).to_have_url(re.compile(r"as_of="))
     await expect(page.locator("#fields-title")).to_contain_text("1")

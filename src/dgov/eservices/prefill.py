@@ -9,12 +9,13 @@ applicant to the others (spouse, household).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dgov.eservices.catalogue import Procedure
 from dgov.exchange import ONE_STOP, call_service, registry_service_address
+from dgov.kernel import clock
 from dgov.kernel.errors import ServiceUnavailable
 from dgov.registries import commune_name, province_name
 
@@ -100,7 +101,7 @@ async def exchange_read(
 def address_text(addr: Any) -> str:
     if not isinstance(addr, dict):
         return ""
-    today = date.today()
+    today = clock.local_today()  # unit names as they stand in Vietnam today, not on the server's UTC date
     parts = [
         addr.get("street") or "",
         commune_name(str(addr.get("commune_code", "")), on=today) or str(addr.get("commune_code", "")),

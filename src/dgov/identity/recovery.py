@@ -142,7 +142,7 @@ async def register_citizen(
         errors.append(
             FieldError(("phone",), "Enter a phone number or an email address for the activation code")
         )
-    if age_on(birth_date, clock.now().date()) < CHILD_AGE_LIMIT:
+    if age_on(birth_date, clock.local_today()) < CHILD_AGE_LIMIT:
         errors.append(FieldError(("birth_date",), "Children under 14 are registered by a parent"))
     if errors:
         raise ValidationFailed(errors=errors)

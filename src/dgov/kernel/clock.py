@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -52,3 +52,10 @@ def set_clock(clock: Clock) -> Clock:
 
 def now() -> datetime:
     return _clock.now()
+
+
+def local_today() -> date:
+    """Today's date in Vietnam, where every record, deadline and certificate is dated. The machine's
+    date (UTC on servers and CI) is the day before from 17:00 to 24:00 UTC, which is why nothing may use
+    `date.today()`."""
+    return now().astimezone(VN_TZ).date()
