@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from pagelog import CSP_RECORDER, PageLog
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from totpcodes import TotpCodes
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -171,6 +172,12 @@ async def page(context: BrowserContext, page_log: PageLog) -> AsyncIterator[Page
     page_log.watch(p)
     yield p
     await p.close()
+
+
+@pytest.fixture(scope="session")
+def totp_codes(server: str) -> TotpCodes:
+    """The TOTP codes typed into this session's server (one per worker): never one it already took."""
+    return TotpCodes()
 
 
 @pytest.fixture(scope="session")
