@@ -291,7 +291,17 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist = "loadgroup"
 
 
+# The first test of a worker that uses the demo node waits for it to be built (a minute or two of
+# `dgov init` on a busy machine, or for the other worker to finish building it): more than the default
+# 120 s per test is needed then.
+DEMO_NODE_TIMEOUT = 900
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marked = item.get_closest_marker("timeout")
+        if "demo_nodes" in item.fixturenames and (marked is None or marked.args[0] < DEMO_NODE_TIMEOUT):
+            item.add_marker(pytest.mark.timeout(DEMO_NODE_TIMEOUT))
     if not config.pluginmanager.hasplugin("xdist"):  # `-p no:xdist`: one process, nothing to group
         return
     for item in items:
