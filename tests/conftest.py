@@ -286,9 +286,20 @@ NODE_MODULES = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # `pytest -n 2` means `--dist load`, which ignores the groups: make it `loadgroup`.
+    # `pytest -n 2` means `--dist load`, which ignores the groups: make it `loadgroup` (the controller
+    # schedules; each worker must then also name its tests' groups, see pytest_configure_node).
     if getattr(config.option, "dist", "no") == "load" and config.pluginmanager.hasplugin("xdist"):
         config.option.dist = "loadgroup"
+    if getattr(config, "workerinput", {}).get("dgov_loadgroup"):
+        config.option.loadgroup = True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist (controller side), for each worker it starts: a worker parses the command line itself, so
+    without this it would not know that `-n 2` became `loadgroup` here and would not tag its tests."""
+    if node.config.getvalue("dist") == "loadgroup":
+        node.workerinput["dgov_loadgroup"] = True
 
 
 # The first test of a worker that uses the demo node waits for it to be built (a minute or two of
@@ -297,6 +308,7 @@ def pytest_configure(config: pytest.Config) -> None:
 DEMO_NODE_TIMEOUT = 900
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         marked = item.get_closest_marker("timeout")
