@@ -4,15 +4,18 @@ shown apart. Each dossier goes the citizen's way: a draft prefilled through the 
 notice uploaded (a made-up PDF rendered inside the timing), the child's data, submission; then the three
 agencies' approvals and the service tasks.
 
-Usage (after `dgov init`): DGOV_DATA_DIR=/tmp/x .venv/bin/python bench/birth.py [N]
+Usage (after `dgov init`): DGOV_DATA_DIR=/tmp/x .venv/bin/python bench/birth.py [N] [--smoke]
+
+`--smoke` (tests/bench): two dossiers, only to show the benchmark still runs; the figures are printed,
+not written to bench/results.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -48,7 +51,7 @@ def _pct(values: list[float], q: float) -> float:
     return round(s[min(len(s) - 1, int(len(s) * q))], 1)
 
 
-async def main(n: int) -> None:
+async def main(n: int, *, write: bool = True) -> None:
     _time_certificates()
     rt = Runtime.build(get_settings())
     try:
@@ -80,9 +83,15 @@ async def main(n: int) -> None:
         ),
     }
     print(json.dumps(out))
+    if not write:
+        return
     path = Path(__file__).parent / "results" / f"birth-{clock.now():%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("n", type=int, nargs="?", default=None, help="dossiers (default 20; 2 with --smoke)")
+    ap.add_argument("--smoke", action="store_true", help="two dossiers, nothing written")
+    args = ap.parse_args()
+    asyncio.run(main(args.n or (2 if args.smoke else 20), write=not args.smoke))

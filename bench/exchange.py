@@ -3,7 +3,10 @@ check, message log, access log) versus the same read called directly (GovStack `
 bearer token, access log), over loopback HTTP against a real `dgov serve`.
 
     .venv/bin/python bench/exchange.py [--seconds S] [--people N] [--workers W] [--concurrency 1,50,500]
-                                       [--db sqlite|postgresql]
+                                       [--db sqlite|postgresql] [--smoke]
+
+`--smoke` (tests/bench): tiny sizes and half-second loops, only to show the benchmark still runs; its
+figures are printed, never written to bench/results or docs.
 
 Setup (in process, on a fresh database): N people in the population registry, the police's
 CSDLQGDC subsystem publishing the population service, a justice application VN/GOV/BTP/BENCH with an
@@ -23,6 +26,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,7 +42,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
-from dgov.exchange import directory, httpsig, register_node_subsystem, registry_services
+from dgov.exchange import directory, directory_rights, httpsig, register_node_subsystem, registry_services
 from dgov.exchange.client import Signer, verify_response
 from dgov.identity import SYSTEM
 from dgov.identity.clients import add_client
@@ -116,7 +120,7 @@ async def setup(settings: Settings, people: int) -> tuple[Ed25519PrivateKey, str
             public_key_pem=httpsig.public_pem(key.public_key()),
             instance="VN",
         )
-        await directory.grant(rt.db, SYSTEM, client=CLIENT, service=SERVICE)
+        await directory_rights.grant(rt.db, SYSTEM, client=CLIENT, service=SERVICE)
         ictx = IdentityContext(db=rt.db, secret=rt.secret, issuer=settings.issuer)
         oauth = await add_client(
             ictx,
@@ -317,6 +321,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             )
     finally:
         stop_server(proc)
+        if args.smoke:
+            shutil.rmtree(tmp, ignore_errors=True)
         if pg_name:
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
@@ -374,8 +380,14 @@ if __name__ == "__main__":
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 50, 500])
+    p.add_argument("--smoke", action="store_true", help="seconds, tiny sizes, nothing written")
+    if p.parse_known_args()[0].smoke:
+        p.set_defaults(seconds=0.5, people=5, concurrency=[1, 2])
     args = p.parse_args()
     result = asyncio.run(main(args))
+    if args.smoke:
+        print(report(result))
+        sys.exit(0)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"exchange-{args.db}-w{args.workers}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -18,6 +18,10 @@ on 127.0.0.1 and dropped afterwards), migrated to head; N synthetic people gener
 
 Every loop is bounded in count and in time; all traffic goes to 127.0.0.1. The figures are printed as a
 table and written to `bench/results/registry-<db>-<N>.json`.
+
+`--smoke` (tests/bench): 300 people on SQLite, loops bounded to a fraction of a second, one server
+worker, the minimal client; only to show the benchmark still runs. The JSON goes to a temporary
+directory, not bench/results.
 """
 
 from __future__ import annotations
@@ -808,6 +812,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-http", action="store_true", help="skip the HTTP phase")
     p.add_argument("--keep", action="store_true", help="keep the database and temporary directory")
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON results go")
+    p.add_argument("--smoke", action="store_true", help="seconds, tiny sizes, results in a temp dir")
+    if p.parse_known_args(argv)[0].smoke:
+        p.set_defaults(
+            people=300,
+            db="sqlite",
+            seconds=0.3,
+            max_requests=50,
+            searches=10,
+            concurrency=[1, 2],
+            clients=["raw"],
+            workers=[1],
+            out=Path(tempfile.mkdtemp(prefix="dgov-bench-registry-smoke-")),
+        )
     return p.parse_args(argv)
 
 
@@ -835,6 +852,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"kept: {t.tmp} {t.pg_name or ''}", file=sys.stderr)
             else:
                 drop_target(t)
+    if args.smoke:
+        shutil.rmtree(args.out, ignore_errors=True)
 
 
 if __name__ == "__main__":

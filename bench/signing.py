@@ -10,6 +10,8 @@ A fresh SQLite node in a temporary directory, migrated, PKI initialised. Then:
 - `store_issued` end to end (render, sign, blob, rows, wallets, audit, outbox) in one process;
 - `verify` (pyHanko's validator against the node's PKI, plus the registry lookup) over N files.
 Figures are printed and written to `bench/results/signing-<timestamp>.json`. No asserts on time.
+`--smoke` (tests/bench): two certificates, one worker, one verification, only to show the benchmark
+still runs; the figures are printed, not written.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def stage_timings(ctx: Any, rounds: int) -> dict[str, float]:
                 agency_name=material.agency_name,
                 parent_agency="Thành phố Hà Nội",
                 place="Hà Nội",
-                issued_on=clock.now().date(),
+                issued_on=clock.local_today(),
                 signer_title=t.signer_title,
                 signer_name="",
             )
@@ -195,6 +197,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--verify", type=int, default=40, help="verifications")
     ap.add_argument("--store", type=int, default=10, help="store_issued calls (end to end, one process)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, nothing written")
+    if ap.parse_known_args()[0].smoke:
+        ap.set_defaults(count=2, workers=1, verify=1, store=1)
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="dgov-bench-signing-") as tmp:
@@ -205,7 +210,7 @@ def main() -> None:
         asyncio.run(_prepare(data_dir))
 
         rt = Runtime.build(s)
-        stages = stage_timings(documents_context(rt.settings, rt.db), rounds=6)
+        stages = stage_timings(documents_context(rt.settings, rt.db), rounds=1 if args.smoke else 6)
         asyncio.run(rt.close())
 
         results: dict[str, Any] = {"stages_median_ms_single_process": stages}
@@ -241,6 +246,8 @@ def main() -> None:
         **results,
     }
     print(json.dumps(report, ensure_ascii=False, indent=2))
+    if args.smoke:
+        return
     out = ROOT / "bench" / "results" / f"signing-{clock.now().strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"written to {out}")

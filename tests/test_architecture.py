@@ -33,6 +33,7 @@ def run_lint_imports(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # lint-imports in a subprocess (make check-fast runs it anyway)
 def test_import_linter_contracts_are_kept() -> None:
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     assert contracts, "pyproject.toml declares no import-linter contracts"
@@ -44,6 +45,7 @@ def test_import_linter_contracts_are_kept() -> None:
     assert (int(m.group(1)), int(m.group(2))) == (len(contracts), 0), output
 
 
+@pytest.mark.slow  # lint-imports in a subprocess
 def test_import_linter_would_catch_a_broken_contract(tmp_path: Path) -> None:
     """Guards the test above: a contract the kernel does break must make lint-imports fail."""
     config = tmp_path / "broken.toml"

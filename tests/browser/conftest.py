@@ -1,9 +1,14 @@
 """Browser harness: the real server in a subprocess, driven by the machine's Chromium through Playwright.
 
-The server is started exactly as an operator would (`python -m dgov init`, then `python -m dgov serve`)
-on a fresh data directory, so these tests see migrations, demo data, middleware and vendored assets as
-they ship. Playwright never downloads a browser: it launches the Debian Chromium. Without Chromium the
-tests skip, except under CI=true where a missing browser is a failure.
+The server is started as an operator would (`python -m dgov serve`) on a copy of the run's demo node (the
+data directory `python -m dgov init` made once for the whole run, tests/conftest.py), so these tests see
+migrations, demo data, middleware and vendored assets as they ship. Playwright never downloads a browser:
+it launches the Debian Chromium. Without Chromium the tests skip, except under CI=true where a missing
+browser is a failure.
+
+Under pytest-xdist every browser test is in one group (`xdist_group("browser")`, added in
+tests/conftest.py): one worker runs them all against one server and one Chromium, and the TOTP book
+(totpcodes.py) knows every code that server accepted.
 
 The async API, not the sync one: Playwright's sync API keeps its own event loop marked as running in
 the main thread for as long as it is open, so every async test that pytest ran after a session-scoped
@@ -21,17 +26,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pagelog import CSP_RECORDER, PageLog
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from totpcodes import TotpCodes
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-STARTUP_TIMEOUT = 180.0  # seconds for `init` (demo data: registries, PKI, signed documents) and for /healthz
+STARTUP_TIMEOUT = 180.0  # seconds for /healthz to answer
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -63,22 +70,6 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _server_env(data_dir: Path) -> dict[str, str]:
-    # Nothing from the developer's shell may point the server at another database or directory.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DGOV_")}
-    env.update(
-        DGOV_ENV="test",
-        DGOV_DATA_DIR=str(data_dir),
-        DGOV_ASSETS_DIR=str(ROOT / "node_modules"),
-        DGOV_NODE_NAME="browser-test",
-        DGOV_LOG_LEVEL="WARNING",
-        # As `make run` does: the identity tests read activation codes at /dev/messages (as the operator).
-        DGOV_DEV_MAILBOX="true",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
@@ -95,30 +86,21 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a real `dgov serve` on a free loopback port, over a freshly initialised data dir."""
+def server(tmp_path_factory: pytest.TempPathFactory, demo_nodes: Callable[[str], Any]) -> Iterator[str]:
+    """Base URL of a real `dgov serve` on a free loopback port, over a copy of the run's demo node (the
+    data directory `dgov init` made, built once per run)."""
     work = tmp_path_factory.mktemp("browser-server")
     port = _free_port()
-    env = _server_env(work / "var")
+    env = demo_nodes("sqlite").copy_to(work / "var")
     # The OIDC issuer (discovery, `iss`) must name the address the server really answers on.
     env.update(DGOV_PORT=str(port), DGOV_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    # As `make run` does: the identity tests read activation codes at /dev/messages (as the operator).
+    env.update(DGOV_DEV_MAILBOX="true")
     log = work / "server.log"
-    # cwd is the temp dir so a developer's `.env` in the repo cannot leak into the run.
-    init = subprocess.run(
-        [sys.executable, "-m", "dgov", "init"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_TIMEOUT,
-        check=False,
-    )
-    if init.returncode != 0:
-        pytest.fail(f"dgov init failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dgov", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=work,
+            cwd=work,  # not the repository: a developer's `.env` there must not leak into the run
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -173,6 +155,12 @@ async def page(context: BrowserContext, page_log: PageLog) -> AsyncIterator[Page
     page_log.watch(p)
     yield p
     await p.close()
+
+
+@pytest.fixture(scope="session")
+def totp_codes(server: str) -> TotpCodes:
+    """The TOTP codes typed into this session's server (one per worker): never one it already took."""
+    return TotpCodes()
 
 
 @pytest.fixture(scope="session")

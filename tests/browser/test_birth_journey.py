@@ -7,8 +7,8 @@ the registries hold), prints the count and writes it to docs/screenshots/birth-j
 
 Every actor has a browser context of their own (their own session cookie), as different people on different
 machines would. The parent (Trần Thị Bình) and the officials are accounts other browser tests may also log
-in with; the server refuses a TOTP code it has already accepted for an account, so a login whose code was
-refused waits for the next code.
+in with; the server refuses a TOTP code it has already accepted for an account, so every code comes from
+the session's book of codes (tests/browser/totpcodes.py), which never hands out one twice.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from datetime import timedelta
 from html import escape
 from pathlib import Path
 
-import pyotp
 import pytest
 import weasyprint
 from pagelog import CSP_RECORDER, PageLog
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from totpcodes import TotpCodes
 
 from dgov.eservices import catalogue
 from dgov.identity import demo
@@ -101,31 +101,23 @@ async def log_in(
     page: Page,
     identifier: str,
     password: str,
-    seed: str,
+    code: str,
     *,
     official: bool,
     nxt: str,
     shot: Path | None = None,
 ) -> None:
-    """Password, then the TOTP code; a code the server already accepted for this account (another test
-    logged in within the same 30 s) is refused, so wait for the next one and type that."""
+    """Password, then the TOTP code (from the session's book, so never one the server already took)."""
     query = f"next={nxt}" + ("&official=1" if official else "")
     await page.goto(f"/login?{query}")
     await page.locator("#username" if official else "#id_number").fill(identifier)
     await page.locator("#password").fill(password)
     await page.locator(SUBMIT).click()
     await expect(page).to_have_url(re.compile(r"/login/second-factor\b"))
-    totp = pyotp.TOTP(seed)
-    for attempt in range(3):
-        if attempt:
-            await asyncio.sleep(totp.interval - time.time() % totp.interval + 1)
-        await page.locator("#code").fill(totp.now())
-        if shot is not None and attempt == 0:
-            await page.screenshot(path=str(shot), full_page=True)
-        await page.locator(SUBMIT).click()
-        await page.wait_for_load_state()
-        if "/login/second-factor" not in page.url:
-            break
+    await page.locator("#code").fill(code)
+    if shot is not None:
+        await page.screenshot(path=str(shot), full_page=True)
+    await page.locator(SUBMIT).click()
     await expect(page).to_have_url(re.compile(re.escape(nxt) + r"$"))
 
 
@@ -135,7 +127,9 @@ def assert_clean(log: PageLog) -> None:
     assert errors == [], f"console errors: {errors}"
 
 
-async def test_birth_bundle_journey(browser: Browser, server: str, screenshots: Path, tmp_path: Path) -> None:
+async def test_birth_bundle_journey(
+    browser: Browser, server: str, screenshots: Path, tmp_path: Path, totp_codes: TotpCodes
+) -> None:
     proc = catalogue.procedure(PROCEDURE)
     prefilled_paths = {rule["path"] for rule in proc.raw["form"]["prefill"]}
     name, seed = next((c[1], c[4]) for c in demo.CITIZENS if c[0] == BINH)
@@ -148,7 +142,7 @@ async def test_birth_bundle_journey(browser: Browser, server: str, screenshots: 
             page,
             BINH,
             demo.CITIZEN_PASSWORD,
-            seed,
+            totp_codes.next(seed),
             official=False,
             nxt="/dich-vu-cong",
             shot=screenshots / "birth-01-login.png",
@@ -242,7 +236,14 @@ async def test_birth_bundle_journey(browser: Browser, server: str, screenshots: 
             full_name, seed_o = next((o[1], o[5]) for o in demo.OFFICIALS if o[0] == username)
             octx, opage, olog = await new_actor(browser, server)
             try:
-                await log_in(opage, username, demo.OFFICIAL_PASSWORD, seed_o, official=True, nxt="/can-bo")
+                await log_in(
+                    opage,
+                    username,
+                    demo.OFFICIAL_PASSWORD,
+                    totp_codes.next(seed_o),
+                    official=True,
+                    nxt="/can-bo",
+                )
                 await expect(opage.locator(".user-name")).to_have_text(full_name)
                 row = opage.locator("#queue tbody tr").filter(has_text=code)
                 # Work items are made when the process reaches the branch: reload until it shows.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from pathlib import Path
 
 import pyotp
@@ -16,6 +15,7 @@ import pytest
 from pagelog import PageLog
 from playwright.async_api import Browser, Page, expect
 from test_shell import assert_landmarks
+from totpcodes import TotpCodes
 
 from dgov.identity import demo
 
@@ -77,18 +77,8 @@ async def enter_code(page: Page, code: str) -> None:
     await page.locator(SUBMIT).click()
 
 
-async def enter_fresh_code(page: Page, totp: pyotp.TOTP) -> None:
-    """The current code, or the next step's if another test already used this step's (a code is
-    accepted once)."""
-    await enter_code(page, totp.now())
-    await page.wait_for_load_state()
-    if re.search(r"/login/second-factor\b", page.url):
-        await page.locator("#code").fill(totp.at(int(time.time()) + totp.interval))
-        await page.locator(SUBMIT).click()
-
-
 async def test_citizen_logs_in_with_totp_and_sees_this_session(
-    page: Page, page_log: PageLog, server: str, screenshots: Path
+    page: Page, page_log: PageLog, server: str, screenshots: Path, totp_codes: TotpCodes
 ) -> None:
     id_number = "001090012345"
     name, seed = citizen(id_number)
@@ -98,7 +88,7 @@ async def test_citizen_logs_in_with_totp_and_sees_this_session(
     await assert_landmarks(page)
     await log_in_with_password(page, id_number, demo.CITIZEN_PASSWORD)
     await assert_landmarks(page)
-    await enter_code(page, pyotp.TOTP(seed).now())
+    await enter_code(page, totp_codes.next(seed))
     await expect(page).to_have_url(f"{server}/")
 
     # The header now says who is logged in and offers the account and logout instead of "Log in".
@@ -223,7 +213,7 @@ async def test_totp_enrolment_page_for_a_citizen_without_second_factor(
 
 
 async def test_operator_at_level_two_manages_officials(
-    page: Page, page_log: PageLog, server: str, screenshots: Path
+    page: Page, page_log: PageLog, server: str, screenshots: Path, totp_codes: TotpCodes
 ) -> None:
     username, full_name, *_rest, seed = demo.OPERATOR
     await page.goto("/operator/officials")
@@ -232,7 +222,7 @@ async def test_operator_at_level_two_manages_officials(
     await expect(page.locator(".notice")).to_be_visible()
     await page.get_by_role("link", name=re.compile("Officials and operators|Cán bộ")).click()
     await log_in_with_password(page, username, demo.OPERATOR_PASSWORD, official=True)
-    await enter_code(page, pyotp.TOTP(seed).now())
+    await enter_code(page, totp_codes.next(seed))
     await expect(page).to_have_url(f"{server}/operator/officials")
 
     await assert_landmarks(page)
@@ -265,7 +255,7 @@ async def test_operator_at_level_two_manages_officials(
 
 
 async def test_self_registration_activation_and_enrolment(
-    page: Page, page_log: PageLog, server: str, screenshots: Path
+    page: Page, page_log: PageLog, server: str, screenshots: Path, totp_codes: TotpCodes
 ) -> None:
     # 001 (Hà Nội), 1 = 20th century and female, 95 = born 1995: consistent with the details below.
     id_number, name, password = "001195004321", "Phạm Thị Mai", "hoa-sen-no-giua-mua-he"
@@ -291,7 +281,7 @@ async def test_self_registration_activation_and_enrolment(
     await expect(page).to_have_url(re.compile(r"/login\?.*next=%2Fdev%2Fmessages"))
     operator, *_rest, seed = demo.OPERATOR
     await log_in_with_password(page, operator, demo.OPERATOR_PASSWORD, official=True)
-    await enter_fresh_code(page, pyotp.TOTP(seed))
+    await enter_code(page, totp_codes.next(seed))
     await expect(page).to_have_url(f"{server}/dev/messages")
     message = page.locator(".message-list > li").filter(has_text=email)
     for _ in range(60):
@@ -323,14 +313,13 @@ async def test_self_registration_activation_and_enrolment(
     # for the code and reaches level 2.
     await page.goto("/account/second-factor")
     key = (await page.locator(".key code").inner_text()).replace(" ", "")
-    totp = pyotp.TOTP(key)
-    await page.locator("#code").fill(totp.now())
+    await page.locator("#code").fill(totp_codes.next(key))
     await page.locator(SUBMIT).click()
     await expect(page).to_have_url(re.compile(r"/login\?.*level=2"))
     await log_in_with_password(page, id_number, password)
-    # The code just used for enrolment may not be typed again; the next step's code is within the
-    # one step of clock drift the server allows.
-    await enter_code(page, totp.at(int(time.time()) + totp.interval))
+    # The code just used for enrolment may not be typed again: the book hands out the next step's, within
+    # the one step of clock drift the server allows.
+    await enter_code(page, totp_codes.next(key))
     await expect(page).to_have_url(f"{server}/account")
     await expect(page.locator("section[aria-labelledby=profile-title] dd").last).to_contain_text("2")
     await assert_clean(page, page_log)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pyotp
 import pytest
 from pagelog import PageLog
 from playwright.async_api import Page, expect
 from test_identity_browser import assert_clean, enter_code, log_in_with_password
 from test_shell import assert_landmarks
+from totpcodes import TotpCodes
 
 from dgov.identity import demo
 from dgov.kernel import clock
@@ -35,11 +35,11 @@ def citizen_seed(id_number: str) -> str:
     return seed
 
 
-async def official_logs_in(page: Page, server: str) -> None:
+async def official_logs_in(page: Page, codes: TotpCodes) -> None:
     username, full_name, *_rest, seed = OFFICIAL
     await page.goto("/login?official=1")
     await log_in_with_password(page, username, demo.OFFICIAL_PASSWORD, official=True)
-    await enter_code(page, pyotp.TOTP(seed).now())
+    await enter_code(page, codes.next(seed))
     await expect(page.locator(".user-name")).to_have_text(full_name)
 
 
@@ -56,9 +56,9 @@ async def search(page: Page, *, name: str = "", id_number: str = "", birth_year:
 
 
 async def test_an_official_reads_a_person_and_the_person_sees_it(
-    page: Page, page_log: PageLog, server: str, screenshots: Path
+    page: Page, page_log: PageLog, screenshots: Path, totp_codes: TotpCodes
 ) -> None:
-    await official_logs_in(page, server)
+    await official_logs_in(page, totp_codes)
 
     # A search without diacritics or capitals finds "Nguyễn Văn An" born in 1990.
     await search(page, name="nguyen van an", birth_year="1990")
@@ -90,10 +90,11 @@ async def test_an_official_reads_a_person_and_the_person_sees_it(
     await page.mouse.move(0, 0)
     await page.screenshot(path=str(screenshots / "registries-record-vi.png"), full_page=True)
 
-    # As of a date: today shows the version in force; a date before the record existed says so.
+    # As of a date: today shows the version in force; a date before the record existed says so. Today is
+    # Vietnam's date (the record was created on it): the machine's UTC date is the day before from 17:00.
     as_of = page.locator("form.as-of")
     # Today in Vietnam, as the server reads the date (the machine's date differs from 17:00 UTC on).
-    await as_of.locator("#as_of").fill(clock.today().isoformat())
+    await as_of.locator("#as_of").fill(clock.local_today().isoformat())
     await as_of.locator("button[type=submit]").click()
     await expect(page).to_have_url(re.compile(r"as_of="))
     await expect(page.locator("#fields-title")).to_contain_text("1")
@@ -114,7 +115,7 @@ async def test_an_official_reads_a_person_and_the_person_sees_it(
     await page.context.clear_cookies()
     await page.goto("/login")
     await log_in_with_password(page, BINH, demo.CITIZEN_PASSWORD)
-    await enter_code(page, pyotp.TOTP(citizen_seed(BINH)).now())
+    await enter_code(page, totp_codes.next(citizen_seed(BINH)))
     await page.goto("/my-data")
     await assert_landmarks(page)
     records = page.locator("section[aria-labelledby=records-title]")

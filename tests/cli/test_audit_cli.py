@@ -1,6 +1,9 @@
-"""`dgov audit verify` as an operator runs it: the real CLI in a subprocess against a fresh database
-(an SQLite file under DGOV_DATA_DIR, and a fresh PostgreSQL database), tampered with directly through
+"""`dgov audit verify` as an operator runs it: the real CLI in a subprocess against a node's database
+(an SQLite file under DGOV_DATA_DIR, and a PostgreSQL database), tampered with directly through
 sqlite3 / psycopg as an intruder with database access would.
+
+The node starts as a copy of the run's demo node (`dgov init`, built once per run by tests/conftest.py,
+with a checkpoint every 3 records), then grows through the CLI.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-# Growing a node runs every domain's demo load several times through the CLI (minutes on PostgreSQL).
+# Growing a node runs every domain's demo load twice more through the CLI (minutes on PostgreSQL).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 PG_ADMIN = os.environ.get("DGOV_TEST_PG_ADMIN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
@@ -42,19 +45,6 @@ class Node:
     env: dict[str, str]
     grown: Grown
     tamper: Callable[[str], None]  # runs one SQL statement on the node's database, as an intruder
-
-
-def base_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DGOV_")}
-    env.update(
-        DGOV_DATA_DIR=str(data_dir),
-        # Small, so that the few records below also cross automatic checkpoints.
-        DGOV_AUDIT_CHECKPOINT_EVERY="3",
-        DGOV_NODE_NAME="cli-test-node",
-        COLUMNS="200",  # Rich would otherwise wrap messages at 80 columns
-        NO_COLOR="1",
-    )
-    return env
 
 
 def dgov(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -85,10 +75,10 @@ def verify_json(env: dict[str, str], cwd: Path) -> tuple[int, dict[str, Any]]:
 
 
 def grow(env: dict[str, str], cwd: Path) -> Grown:
-    """init (which records the demo audit record), two more demo loads, a manual checkpoint, one more
-    load (each load runs every domain's demo: registries, PKI, signed documents…). Counts are read
-    back rather than assumed: domains' demo data may audit records of their own."""
-    ok(dgov(env, cwd, "init"))
+    """A copy of `dgov init`'s node (which recorded the demo audit record), two more demo loads, a
+    manual checkpoint, one more load (each load runs every domain's demo: registries, PKI, signed
+    documents…). Counts are read back rather than assumed: domains' demo data may audit records of
+    their own."""
     assert (Path(env["DGOV_DATA_DIR"]) / "keys" / "node-ed25519.pem").is_file()
     for _ in range(2):
         ok(dgov(env, cwd, "demo", "--force"))
@@ -118,26 +108,24 @@ def pg_admin(statement: str) -> None:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def grown(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Grown]:
+def grown(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, demo_nodes: Callable[[str], Any]
+) -> Iterator[Grown]:
     """A node grown once through the CLI per database; each test gets a copy to tamper with."""
     home = tmp_path_factory.mktemp(f"node-{request.param}")
-    env = base_env(home / "var")
     if request.param == "postgresql":
         pg_admin_or_skip()
-        name = f"dgov_cli_{os.getpid()}"
-        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        pg_admin(f'CREATE DATABASE "{name}"')
-        env["DGOV_DATABASE_URL"] = f"{PG_HOST_URL}/{name}"
+    env = demo_nodes(request.param).copy_to(home / "var")
     try:
         yield grow(env, home)
     finally:
-        if request.param == "postgresql":
-            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if "DGOV_DATABASE_URL" in env:
+            pg_admin(f'DROP DATABASE IF EXISTS "{env["DGOV_DATABASE_URL"].rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 @pytest.fixture
 def node(grown: Grown, tmp_path: Path) -> Iterator[Node]:
-    env = base_env(tmp_path / "var")
+    env = {**grown.env, "DGOV_DATA_DIR": str(tmp_path / "var")}
     shutil.copytree(grown.env["DGOV_DATA_DIR"], tmp_path / "var")  # database file (SQLite), keys
     if "DGOV_DATABASE_URL" not in grown.env:  # the default: an SQLite file under DGOV_DATA_DIR
         db_file = tmp_path / "var" / "dgov.sqlite3"

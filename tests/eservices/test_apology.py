@@ -18,7 +18,7 @@ from dgov.web.runtime import Runtime
 
 async def _make_late(db: Database, dossier_id: object) -> date:
     """Move the appointment into the past, as if the agencies had sat on the dossier."""
-    past = clock.today() - timedelta(days=10)
+    past = clock.local_today() - timedelta(days=10)
     async with db.uow() as uow:
         await uow.session.execute(
             t_dossiers.update().where(t_dossiers.c.id == dossier_id).values(due_date=past)
@@ -57,7 +57,7 @@ async def test_an_official_writes_the_apology_letter_of_a_late_dossier(
         assert (await dossiers.get(uow, d.id)).due_date == old_due
         assert not [e for e in await dossiers.events_of(uow, d.id) if e.kind == "apology"]
 
-    new_due = _next_working_day(clock.today() + timedelta(days=3))
+    new_due = _next_working_day(clock.local_today() + timedelta(days=3))
     r = await client.post(
         f"/can-bo/ho-so/{d.id}/xin-loi",
         data={"reason": "Chờ xác minh thông tin cư trú", "new_due": new_due.isoformat(), "csrftoken": token},
@@ -84,7 +84,11 @@ async def test_an_official_of_another_commune_cannot_apologise_for_the_dossier(
     token = csrf(await client.get("/account"))
     r = await client.post(
         f"/can-bo/ho-so/{d.id}/xin-loi",
-        data={"reason": "x", "new_due": _next_working_day(clock.today()).isoformat(), "csrftoken": token},
+        data={
+            "reason": "x",
+            "new_due": _next_working_day(clock.local_today()).isoformat(),
+            "csrftoken": token,
+        },
     )
     assert r.status_code in (403, 404)
     async with runtime.db.uow(readonly=True) as uow:

@@ -1,25 +1,38 @@
-"""The kernel clock's "today" is Vietnam's date, whatever the server's time zone or UTC's date."""
+"""The kernel clock: "today" is Vietnam's date, whatever the machine's time zone and hour."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
+
+import pytest
 
 from dgov.kernel import clock
 from dgov.kernel.clock import FrozenClock
 
 
-def test_today_is_vietnams_date_when_utc_is_still_yesterday() -> None:
-    # 18:30 UTC on 31 December is 01:30 on 1 January in Hà Nội (UTC+7).
-    previous = clock.set_clock(FrozenClock(datetime(2026, 12, 31, 18, 30, tzinfo=UTC)))
-    try:
-        assert clock.today() == date(2027, 1, 1)
-    finally:
-        clock.set_clock(previous)
+@pytest.fixture
+def frozen() -> Iterator[FrozenClock]:
+    fc = FrozenClock(datetime(2026, 3, 14, 12, 0, tzinfo=UTC))
+    previous = clock.set_clock(fc)
+    yield fc
+    clock.set_clock(previous)
 
 
-def test_today_before_midnight_in_hanoi_is_the_same_date_as_utc() -> None:
-    previous = clock.set_clock(FrozenClock(datetime(2026, 12, 31, 16, 59, tzinfo=UTC)))
-    try:
-        assert clock.today() == date(2026, 12, 31)
-    finally:
-        clock.set_clock(previous)
+@pytest.mark.parametrize(
+    ("utc", "vietnam"),
+    [
+        (datetime(2026, 3, 14, 16, 59, 59, tzinfo=UTC), date(2026, 3, 14)),
+        # From 17:00 UTC it is already tomorrow in Vietnam (UTC+7): the hours where a UTC date was wrong.
+        (datetime(2026, 3, 14, 17, 0, tzinfo=UTC), date(2026, 3, 15)),
+        (datetime(2026, 3, 14, 23, 59, 59, tzinfo=UTC), date(2026, 3, 15)),
+        (datetime(2026, 12, 31, 20, 0, tzinfo=UTC), date(2027, 1, 1)),
+    ],
+)
+def test_local_today_is_vietnams_date(frozen: FrozenClock, utc: datetime, vietnam: date) -> None:
+    frozen.set(utc)
+    assert clock.local_today() == vietnam
+
+
+def test_today_is_the_same_function() -> None:
+    assert clock.today is clock.local_today

@@ -168,6 +168,7 @@ def _wait_for(predicate: Callable[[], bool], what: str, proc: subprocess.Popen[s
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # migrators in subprocesses
 def test_postgresql_migrators_take_turns(fresh_pg_url: str) -> None:
     """A second `dgov migrate` (another pod, another deploy step) waits for the first, then finds head."""
     dbname = fresh_pg_url.rsplit("/", 1)[1]
@@ -204,6 +205,7 @@ def test_postgresql_migrators_take_turns(fresh_pg_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.slow  # migrators in subprocesses
 def test_postgresql_concurrent_upgrades_both_succeed(fresh_pg_url: str) -> None:
     procs = [_upgrade_in_a_process(fresh_pg_url) for _ in range(3)]
     results = [(p.communicate(timeout=120), p.returncode) for p in procs]

@@ -101,7 +101,7 @@ async def exchange_read(
 def address_text(addr: Any) -> str:
     if not isinstance(addr, dict):
         return ""
-    today = clock.today()
+    today = clock.local_today()  # unit names as they stand in Vietnam today, not on the server's UTC date
     parts = [
         addr.get("street") or "",
         commune_name(str(addr.get("commune_code", "")), on=today) or str(addr.get("commune_code", "")),

@@ -146,7 +146,7 @@ class NewCitizen:
             errors.append(FieldError(("full_name",), "Enter the full name"))
         elif len(self.full_name.strip()) > 200:
             errors.append(FieldError(("full_name",), "Use at most 200 characters"))
-        if self.birth_date > clock.now().date():
+        if self.birth_date > clock.local_today():
             errors.append(FieldError(("birth_date",), "The birth date cannot be in the future"))
         try:
             sex = self.sex if self.sex in ("M", "F") else None

@@ -121,7 +121,7 @@ def _guards(p: Principal, child: Any) -> bool:
     born = getattr(child, "birth_date", None)
     if not isinstance(born, date) or getattr(child, "guardian_id", None) != p.account_id:
         return False
-    today = clock.now().date()
+    today = clock.local_today()
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     return age < GUARDIANSHIP_ENDS_AT
 

@@ -115,7 +115,7 @@ async def register_child(
     else:
         require(actor, "identity.citizen.create")
     errors: list[FieldError] = []
-    if age_on(birth_date, clock.now().date()) >= CHILD_AGE_LIMIT:
+    if age_on(birth_date, clock.local_today()) >= CHILD_AGE_LIMIT:
         errors.append(FieldError(("birth_date",), "Only children under 14 are linked to a parent"))
     async with ctx.db.uow(readonly=True) as uow:
         guardian = await uow.session.get(Account, guardian_id) if guardian_id else None

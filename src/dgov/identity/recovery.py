@@ -193,7 +193,7 @@ async def register_citizen(
     code to the same contact: a stranger's attempt never blocks the rightful person."""
     citizen = NewCitizen.of(id_number=id_number, full_name=full_name, birth_date=birth_date, sex=sex)
     errors = citizen.errors()
-    if age_on(birth_date, clock.now().date()) < CHILD_AGE_LIMIT:
+    if age_on(birth_date, clock.local_today()) < CHILD_AGE_LIMIT:
         errors.append(FieldError(("birth_date",), "Children under 14 are registered by a parent"))
     if errors:
         raise ValidationFailed(errors=errors)
