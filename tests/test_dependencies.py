@@ -23,8 +23,6 @@ DECLARED_NOT_IMPORTED = {
     "vietnamadminunits": "its data file is read, the package is not imported",
     # asgi-csrf signs its tokens with it; declared so its floor version is ours to choose
     "itsdangerous": "used by asgi-csrf",
-    # documents/uploads.py moves to it for file-type recognition (another branch of issue 11)
-    "puremagic": "about to be imported by documents/uploads.py",
 }
 
 

@@ -57,6 +57,7 @@ COLUMNS: dict[str, tuple[str, Any]] = {
     "clients": ("identity.client.manage", None),
     "new citizen": ("identity.citizen.create", None),
     "signing key": ("identity.signing_key.rotate", None),
+    "activation code": ("identity.activation_code.issue", None),
 }
 
 
@@ -88,27 +89,27 @@ PRINCIPALS: dict[str, Principal] = {
 }
 
 # Y = allowed, . = refused. Columns in the order of COLUMNS.
-#                                     view         act_for       security  offic clien citiz key
+#                                     view         act_for       security  offic clien citiz key   code
 #                                     self chld grwn chld grwn self self chld
 TABLE = """
-anonymous                             .    .    .    .    .    .    .    .    .    .    .    .
-citizen self                          Y    .    .    .    .    .    Y    .    .    .    .    .
-citizen self, level 2                 Y    .    .    .    .    .    Y    .    .    .    .    .
-citizen self, pending                 .    .    .    .    .    .    .    .    .    .    .    .
-citizen other                         .    .    .    .    .    .    .    .    .    .    .    .
-guardian                              .    Y    .    Y    .    .    .    .    .    .    .    .
-official one_stop_officer             .    .    .    .    .    .    .    .    .    .    .    .
-official civil_status_officer         .    .    .    .    .    .    .    .    .    .    .    .
-official residence_officer            .    .    .    .    .    .    .    .    .    .    .    .
-official insurance_officer            .    .    .    .    .    .    .    .    .    .    .    .
-official registry_officer             .    .    .    .    .    .    .    .    .    .    .    .
-official agency_admin                 .    .    .    .    .    .    .    .    .    .    .    .
-official holding operator, level 1    .    .    .    .    .    .    .    .    .    .    .    .
-official holding operator, level 2    Y    Y    Y    .    .    .    .    .    Y    Y    Y    Y
-operator level 1                      .    .    .    .    .    .    .    .    .    .    .    .
-operator level 2                      Y    Y    Y    .    .    .    .    .    Y    Y    Y    Y
-client for self                       .    .    .    .    .    .    .    .    .    .    .    .
-system                                Y    Y    Y    Y    Y    Y    Y    Y    Y    Y    Y    Y
+anonymous                             .    .    .    .    .    .    .    .    .    .    .    .    .
+citizen self                          Y    .    .    .    .    .    Y    .    .    .    .    .    .
+citizen self, level 2                 Y    .    .    .    .    .    Y    .    .    .    .    .    .
+citizen self, pending                 .    .    .    .    .    .    .    .    .    .    .    .    .
+citizen other                         .    .    .    .    .    .    .    .    .    .    .    .    .
+guardian                              .    Y    .    Y    .    .    .    .    .    .    .    .    .
+official one_stop_officer             .    .    .    .    .    .    .    .    .    .    .    .    Y
+official civil_status_officer         .    .    .    .    .    .    .    .    .    .    .    .    .
+official residence_officer            .    .    .    .    .    .    .    .    .    .    .    .    .
+official insurance_officer            .    .    .    .    .    .    .    .    .    .    .    .    .
+official registry_officer             .    .    .    .    .    .    .    .    .    .    .    .    .
+official agency_admin                 .    .    .    .    .    .    .    .    .    .    .    .    .
+official holding operator, level 1    .    .    .    .    .    .    .    .    .    .    .    .    .
+official holding operator, level 2    Y    Y    Y    .    .    .    .    .    Y    Y    Y    Y    Y
+operator level 1                      .    .    .    .    .    .    .    .    .    .    .    .    .
+operator level 2                      Y    Y    Y    .    .    .    .    .    Y    Y    Y    Y    Y
+client for self                       .    .    .    .    .    .    .    .    .    .    .    .    .
+system                                Y    Y    Y    Y    Y    Y    Y    Y    Y    Y    Y    Y    Y
 """
 
 

@@ -97,6 +97,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "valid_to": "2026-12-31",
         "five_years_continuous_from": "2017-01-01",
         "initial_clinic": {"code": "01004", "name": "Bệnh viện Đa khoa Xanh Pôn", "province_code": "01"},
+        # The unit that issued the card: what unit-scoped reads are judged by (issue 12, defect 9).
+        "issuing_unit": {"province_code": "01", "commune_code": "00004"},
         "status": "active",
     },
     "social_insurance": {

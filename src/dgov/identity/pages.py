@@ -283,6 +283,8 @@ async def in_person_submit(request: Request) -> Response:
     login = await current_login(request)
     if login is None or login.principal.level < 2:
         return _redirect(_login_url(IN_PERSON, level=2))
+    if not can(login.principal, "identity.activation_code.issue"):
+        raise Forbidden()  # before reading the form: who may not issue codes learns nothing from it
     form = await _form(request)
     values = {k: form.get(k, "") for k in ("id_number", "full_name", "birth_date", "sex")}
     birth = _parse_date(form.get("birth_date"))
