@@ -10,6 +10,7 @@ tests/cli/test_lazy_cli.py checks the table against the modules (names, help, ev
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import Any
@@ -138,6 +139,11 @@ def version() -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["version"]:
+        # Answered before Typer runs: its parameter adapters import pydantic (~0.3 s) on every call, and
+        # `dgov version` is what scripts and health checks run most.
+        print(__version__)
+        return
     private_umask()  # the database, documents and keys created by any command are the node's alone
     app()
 
