@@ -27,10 +27,25 @@ from oidc_support import (
 
 from dgov.identity import sessions
 from dgov.identity.authz import SYSTEM
-from dgov.identity.clients import add_client
+from dgov.identity.clients import NewClient, add_client
+from dgov.identity.context import IdentityContext
 from dgov.kernel import clock
 from dgov.kernel.clock import FrozenClock, SystemClock
 from dgov.web.runtime import Runtime
+
+
+async def agency_system(ctx: IdentityContext) -> NewClient:
+    """An agency's system with a client-credentials grant and a registry scope (no person scopes)."""
+    return await add_client(
+        ctx,
+        SYSTEM,
+        client_id="agency-system",
+        name="Hệ thống cơ quan",
+        scopes=("registry.population.read",),
+        grant_types=("client_credentials",),
+        redirect_uris=(),
+        public=False,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -144,16 +159,7 @@ async def test_insufficient_scope_is_403_with_a_challenge(client: AsyncClient, r
     """RFC 6750 §3.1: a token without the scope a resource needs → 403 and `insufficient_scope`. An
     agency system's client-credentials token carries no `openid`, so userinfo is out of its scope."""
     ctx = identity(runtime)
-    made = await add_client(
-        ctx,
-        SYSTEM,
-        client_id="agency-system",
-        name="Hệ thống cơ quan",
-        scopes=("registry.population.read",),
-        grant_types=("client_credentials",),
-        redirect_uris=(),
-        public=False,
-    )
+    made = await agency_system(ctx)
     token = await client.post(
         "/oauth/token",
         data={"grant_type": "client_credentials", "scope": "registry.population.read"},
@@ -228,16 +234,7 @@ async def test_discovery_lists_every_scope_a_client_may_be_granted(
     client: AsyncClient, runtime: Runtime
 ) -> None:
     ctx = identity(runtime)
-    await add_client(
-        ctx,
-        SYSTEM,
-        client_id="agency-system",
-        name="Hệ thống cơ quan",
-        scopes=("registry.population.read",),
-        grant_types=("client_credentials",),
-        redirect_uris=(),
-        public=False,
-    )
+    await agency_system(ctx)
     doc = (await client.get("/.well-known/openid-configuration")).json()
     assert {"openid", "offline_access", "vn_id_number", "registry.population.read"} <= set(
         doc["scopes_supported"]
