@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import replace
@@ -52,6 +53,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def main(n: int, *, write: bool = True) -> None:
+    load_before = os.getloadavg()
+    if write and load_before[0] > 1.0:
+        print("WARNING: the machine is busy (1-min load > 1.0): run this benchmark alone for figures")
     _time_certificates()
     rt = Runtime.build(get_settings())
     try:
@@ -69,6 +73,8 @@ async def main(n: int, *, write: bool = True) -> None:
         await rt.close()
     without = [t - c for t, c in zip(times, _certificate_ms, strict=True)]
     out = {
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
         "n": n,
         "database": rt.settings.db_url.split(":", 1)[0],
         "p50_ms": round(statistics.median(times), 1),

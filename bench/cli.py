@@ -124,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         env = node_env(work)
         prepare(work, env)
         print(f"load average before: {load_average()}")
+        if not args.smoke and os.getloadavg()[0] > 1.0:
+            print("WARNING: the machine is busy (1-min load > 1.0): run this benchmark alone for figures")
+        # The baseline, measured in the same run: a bare interpreter that starts and exits. Every command
+        # is also given as a multiple of it, so runs on machines of other speeds can be compared.
+        baseline = best([timed([sys.executable, "-c", "pass"], env, work, (0,)) for _ in range(runs)])
         figures: dict[str, Run] = {}
         for case in cases(work):
             cmd = [sys.executable, "-m", "dgov", *case.args]
@@ -137,19 +142,24 @@ def main(argv: list[str] | None = None) -> int:
     floor = Run(get.wall + pyhanko.wall, get.cpu + pyhanko.cpu)
     print(
         f"\n{'command (min of ' + str(runs) + ' runs)':44} {'goal':>8} {'wall':>8} {'ratio':>6}"
-        f" {'cpu':>8} {'ratio':>6}"
+        f" {'cpu':>8} {'ratio':>6} {'x python':>9}"
+    )
+    print(
+        f"{'python -c pass (baseline, same run)':44} {'':>8} {baseline.wall:7.2f}s {'':>6}"
+        f" {baseline.cpu:7.2f}s"
     )
     for case in cases(Path(".")):
         fig = figures[case.name]
         goal = Run(case.goal, case.goal) if case.goal is not None else floor
         print(
             f"{case.name:44} {goal.wall:7.2f}s {fig.wall:7.2f}s {fig.wall / goal.wall:6.2f}"
-            f" {fig.cpu:7.2f}s {fig.cpu / goal.cpu:6.2f}"
+            f" {fig.cpu:7.2f}s {fig.cpu / goal.cpu:6.2f} {fig.wall / baseline.wall:9.1f}"
         )
     print(
         f"\nverify's goal = registries get + importing pyHanko alone ({pyhanko.wall:.2f} s wall, "
         f"{pyhanko.cpu:.2f} s CPU). cpu = user + system time of the process; on a loaded machine the "
-        "wall figure includes the time spent waiting for a core."
+        "wall figure includes the time spent waiting for a core.\nx python = wall time / the bare "
+        "interpreter's (its start-up, measured in this run)."
     )
     return 0
 
