@@ -32,7 +32,3 @@ def frozen() -> Iterator[FrozenClock]:
 def test_local_today_is_vietnams_date(frozen: FrozenClock, utc: datetime, vietnam: date) -> None:
     frozen.set(utc)
     assert clock.local_today() == vietnam
-
-
-def test_today_is_the_same_function() -> None:
-    assert clock.today is clock.local_today

@@ -59,7 +59,3 @@ def local_today() -> date:
     date (UTC on servers and CI) is the day before from 17:00 to 24:00 UTC, which is why nothing may use
     `date.today()`."""
     return now().astimezone(VN_TZ).date()
-
-
-# The same day under the name older callers use.
-today = local_today
