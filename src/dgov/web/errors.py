@@ -253,13 +253,8 @@ class UnhandledErrorMiddleware:
             if started:
                 raise  # half a response is out: only closing the connection tells the client
             request = Request(scope)
-            if isinstance(exc, DBAPIError):
-                response = await database_error(request, exc)
-            else:
-                log.exception("unhandled error", exc_info=exc)
-                response = problem(
-                    request, status=500, code=HTTP_CODES[500], title=_("Something went wrong on our side")
-                )
+            handler = database_error if isinstance(exc, DBAPIError) else server_error
+            response = await handler(request, exc)
             await response(scope, receive, send)
 
 
